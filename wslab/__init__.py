@@ -1,0 +1,64 @@
+"""wslab: learn the WebSocket protocol (RFC 6455) by doing, in Jupyter.
+
+The package is layered, and its file names show the layers:
+
+* core, sans-I/O, for students to read: :mod:`wslab.handshake`,
+  :mod:`wslab.frames`, :mod:`wslab.closing`, :mod:`wslab.connection`,
+  :mod:`wslab.explain`;
+* I/O: :mod:`wslab.raw` (a from-scratch server and client on the standard
+  library), the in-kernel server, notebook clients and the wire tap;
+* presentation: widgets and display helpers.
+
+Importing wslab never patches asyncio; see ``wslab.enable_asyncio_run()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .closing import Close, CloseCode, parse_close, serialize_close
+from .connection import Connection, State
+from .errors import HandshakeError, ProtocolError, WSLabError
+from .explain import explain
+from .frames import Frame, FrameDecoder, Opcode, Side, apply_mask, encode, new_mask_key
+from .handshake import GUID, accept_key, new_key
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GUID",
+    "Close",
+    "CloseCode",
+    "Connection",
+    "Frame",
+    "FrameDecoder",
+    "HandshakeError",
+    "Opcode",
+    "ProtocolError",
+    "Side",
+    "State",
+    "WSLabError",
+    "__version__",
+    "accept_key",
+    "apply_mask",
+    "encode",
+    "explain",
+    "new_key",
+    "new_mask_key",
+    "parse_close",
+    "serialize_close",
+]
+
+# The I/O and presentation layers import asyncio, websockets and ipywidgets;
+# load them on first use so that the core stays light to import.
+_LAZY: dict[str, str] = {}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wslab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

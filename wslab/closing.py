@@ -1,0 +1,188 @@
+"""Close frames and close codes (RFC 6455 sections 5.5.1, 7.1 and 7.4).
+
+A close frame's payload is either empty, or a 2-byte big-endian status code
+followed by a UTF-8 reason. Everything here is pure: bytes in, values out.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .errors import ProtocolError
+
+__all__ = [
+    "MAX_REASON_BYTES",
+    "Close",
+    "CloseCode",
+    "is_valid_wire_code",
+    "parse_close",
+    "serialize_close",
+]
+
+#: A control frame carries at most 125 bytes (section 5.5); 2 go to the code.
+MAX_REASON_BYTES = 123
+
+
+class CloseCode(IntEnum):
+    """The status codes defined in RFC 6455 section 7.4.1."""
+
+    #: "indicates a normal closure, meaning that the purpose for which the
+    #: connection was established has been fulfilled."
+    NORMAL_CLOSURE = 1000
+    #: "indicates that an endpoint is 'going away', such as a server going
+    #: down or a browser having navigated away from a page."
+    GOING_AWAY = 1001
+    #: "indicates that an endpoint is terminating the connection due to a
+    #: protocol error."
+    PROTOCOL_ERROR = 1002
+    #: "indicates that an endpoint is terminating the connection because it
+    #: has received a type of data it cannot accept."
+    UNSUPPORTED_DATA = 1003
+    #: "Reserved. The specific meaning might be defined in the future."
+    RESERVED = 1004
+    #: "a reserved value and MUST NOT be set as a status code in a Close
+    #: control frame by an endpoint. ... no status code was actually present."
+    NO_STATUS_RCVD = 1005
+    #: "a reserved value and MUST NOT be set as a status code in a Close
+    #: control frame by an endpoint. ... the connection was closed abnormally,
+    #: e.g., without sending or receiving a Close control frame."
+    ABNORMAL_CLOSURE = 1006
+    #: "indicates that an endpoint is terminating the connection because it
+    #: has received data within a message that was not consistent with the
+    #: type of the message (e.g., non-UTF-8 data within a text message)."
+    INVALID_DATA = 1007
+    #: "indicates that an endpoint is terminating the connection because it
+    #: has received a message that violates its policy."
+    POLICY_VIOLATION = 1008
+    #: "indicates that an endpoint is terminating the connection because it
+    #: has received a message that is too big for it to process."
+    MESSAGE_TOO_BIG = 1009
+    #: "indicates that an endpoint (client) is terminating the connection
+    #: because it has expected the server to negotiate one or more extension."
+    MANDATORY_EXTENSION = 1010
+    #: "indicates that a server is terminating the connection because it
+    #: encountered an unexpected condition that prevented it from fulfilling
+    #: the request." (The wording in RFC 6455 is fixed by an IANA registration.)
+    INTERNAL_ERROR = 1011
+    #: IANA registry: "Service Restart" (not in RFC 6455 itself).
+    SERVICE_RESTART = 1012
+    #: IANA registry: "Try Again Later" (not in RFC 6455 itself).
+    TRY_AGAIN_LATER = 1013
+    #: IANA registry: "Bad Gateway" (not in RFC 6455 itself).
+    BAD_GATEWAY = 1014
+    #: "a reserved value and MUST NOT be set as a status code in a Close
+    #: control frame by an endpoint. ... failure to perform a TLS handshake."
+    TLS_HANDSHAKE = 1015
+
+    @property
+    def meaning(self) -> str:
+        """A short human name, e.g. ``'normal closure'``."""
+        return self.name.replace("_", " ").lower()
+
+
+#: Codes that describe what happened locally and never travel on the wire.
+NEVER_SENT = frozenset({1005, 1006, 1015})
+
+
+def is_valid_wire_code(code: int) -> bool:
+    """Return whether ``code`` may appear in a close frame on the wire.
+
+    Section 7.4.2: 0-999 are unused, 1000-2999 are for the protocol (only the
+    defined ones are valid, never 1004, 1005, 1006 or 1015), 3000-3999 are for
+    libraries and frameworks, 4000-4999 for applications.
+    """
+    _require_int(code, "code")
+    if 1000 <= code <= 2999:
+        return code in CloseCode.__members__.values() and code not in NEVER_SENT | {1004}
+    return 3000 <= code <= 4999
+
+
+@dataclass(frozen=True)
+class Close:
+    """The content of a close frame: a status code and a reason.
+
+    ``Close(1005, "")`` stands for an empty close frame, which is how the
+    RFC reports "no status code was present" (section 7.1.5).
+    """
+
+    code: int = CloseCode.NORMAL_CLOSURE
+    reason: str = ""
+
+    def __str__(self) -> str:
+        try:
+            name = f" ({CloseCode(self.code).meaning})"
+        except ValueError:
+            name = " (registered)" if 3000 <= self.code <= 3999 else " (private)"
+        return f"{self.code}{name}" + (f" {self.reason}" if self.reason else "")
+
+
+def serialize_close(code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
+    """Build the payload of a close frame (section 5.5.1).
+
+    Args:
+        code: A status code that is valid on the wire (see
+            :func:`is_valid_wire_code`). Pass ``1005`` to build the empty
+            payload, which means "no status code" (then ``reason`` must be empty).
+        reason: Text for humans, at most 123 bytes once UTF-8 encoded.
+
+    Raises:
+        ValueError: The code may not be sent, or the reason is too long.
+        TypeError: ``code`` is not an int or ``reason`` not a str.
+    """
+    _require_int(code, "code")
+    if not isinstance(reason, str):
+        raise TypeError(f"reason must be a str, got {type(reason).__name__}")
+    if code == CloseCode.NO_STATUS_RCVD:
+        if reason:
+            raise ValueError("a close frame without a code cannot carry a reason (5.5.1)")
+        return b""
+    if not is_valid_wire_code(code):
+        raise ValueError(
+            f"close code {code} may not be sent: use 1000-1003, 1007-1014 "
+            "or 3000-4999 (RFC 6455 section 7.4)"
+        )
+    encoded = reason.encode()
+    if len(encoded) > MAX_REASON_BYTES:
+        raise ValueError(
+            f"close reason is {len(encoded)} bytes once UTF-8 encoded; "
+            f"the limit is {MAX_REASON_BYTES} (125-byte control frame, section 5.5)"
+        )
+    return struct.pack("!H", code) + encoded
+
+
+def parse_close(payload: bytes) -> Close:
+    """Read the payload of a close frame received from the peer.
+
+    Returns:
+        The code and reason; ``Close(1005, "")`` for an empty payload.
+
+    Raises:
+        ProtocolError: 1002 for a 1-byte payload or a code that is invalid on
+            the wire, 1007 for a reason that is not UTF-8.
+    """
+    payload = _require_bytes(payload, "payload")
+    if len(payload) == 0:
+        return Close(CloseCode.NO_STATUS_RCVD, "")
+    if len(payload) == 1:
+        raise ProtocolError("close frame payload of 1 byte: a code takes 2 bytes (5.5.1)")
+    (code,) = struct.unpack("!H", payload[:2])
+    if not is_valid_wire_code(code):
+        raise ProtocolError(f"close code {code} is not valid on the wire (7.4)")
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("close reason is not valid UTF-8 (5.5.1)", 1007) from None
+    return Close(code, reason)
+
+
+def _require_int(value: object, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _require_bytes(value: object, name: str) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
+    return bytes(value)

@@ -1,0 +1,366 @@
+"""The opening handshake: an HTTP/1.1 Upgrade (RFC 6455 sections 1.3, 4.1, 4.2).
+
+The client sends a GET with ``Upgrade: websocket`` and a random
+``Sec-WebSocket-Key``; the server proves it understood WebSocket by answering
+``101 Switching Protocols`` with ``Sec-WebSocket-Accept``, the base64 of the
+SHA-1 of the key joined with a fixed GUID. Nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import HandshakeError
+
+__all__ = [
+    "GUID",
+    "MAX_HEAD_SIZE",
+    "Headers",
+    "Request",
+    "Response",
+    "accept_key",
+    "check_request",
+    "check_response",
+    "client_request",
+    "error_response",
+    "new_key",
+    "server_response",
+    "split_head",
+]
+
+#: The fixed GUID of section 1.3, the same for every WebSocket server.
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: The largest request or response head (status line plus headers) we accept.
+MAX_HEAD_SIZE = 8192
+#: The only protocol version RFC 6455 defines (section 4.1, item 9).
+VERSION = "13"
+
+_REASONS = {
+    101: "Switching Protocols",
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+def new_key() -> str:
+    """Return a fresh ``Sec-WebSocket-Key``: base64 of 16 random bytes (4.1)."""
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def accept_key(key: str) -> str:
+    """Compute ``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (4.2.2).
+
+    >>> accept_key("dGhlIHNhbXBsZSBub25jZQ==")
+    's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str such as 'dGhlIHNhbXBsZSBub25jZQ==', got {key!r}")
+    digest = hashlib.sha1((key + GUID).encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def is_valid_key(key: str) -> bool:
+    """Return whether ``key`` is base64 of exactly 16 bytes, as 4.1 requires."""
+    try:
+        return len(base64.b64decode(key.encode(), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        return False
+
+
+class Headers:
+    """HTTP headers: ordered name-value pairs, with case-insensitive lookup."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a header, rejecting characters that would split the head."""
+        for part in (name, value):
+            if not isinstance(part, str) or "\r" in part or "\n" in part:
+                raise ValueError(f"invalid header {name!r}: {value!r}")
+        self._items.append((name, value))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """Return the value of ``name``; several values are joined by ', '."""
+        values = self.get_all(name)
+        return ", ".join(values) if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """Return every value of ``name``, in order."""
+        return [v for n, v in self._items if n.lower() == name.lower()]
+
+    def tokens(self, name: str) -> list[str]:
+        """Split a comma-separated header into lower-case tokens."""
+        return [t.strip().lower() for v in self.get_all(name) for t in v.split(",")]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.get_all(name))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def serialize(self) -> bytes:
+        return b"".join(f"{n}: {v}\r\n".encode() for n, v in self._items)
+
+
+@dataclass
+class Request:
+    """The client's opening handshake: ``GET /path HTTP/1.1`` and headers."""
+
+    path: str
+    headers: Headers = field(default_factory=Headers)
+    method: str = "GET"
+    version: str = "HTTP/1.1"
+
+    def serialize(self) -> bytes:
+        """Return the request as the bytes sent on the wire."""
+        line = f"{self.method} {self.path} {self.version}\r\n".encode()
+        return line + self.headers.serialize() + b"\r\n"
+
+    @classmethod
+    def parse(cls, head: bytes) -> Request:
+        """Parse a request head (everything up to the blank line).
+
+        Raises:
+            HandshakeError: 400 if it is not a well-formed HTTP request.
+        """
+        start, headers = _parse_head(head)
+        parts = start.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            raise HandshakeError(
+                f"malformed request line {start!r}: expected 'GET /path HTTP/1.1'"
+            )
+        method, path, version = parts
+        return cls(path, headers, method, version)
+
+    def __str__(self) -> str:
+        return self.serialize().decode("latin-1").rstrip("\r\n").replace("\r\n", "\n")
+
+
+@dataclass
+class Response:
+    """The server's answer: a status line, headers and, for errors, a body."""
+
+    status: int
+    headers: Headers = field(default_factory=Headers)
+    reason: str = ""
+    body: bytes = b""
+    version: str = "HTTP/1.1"
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            self.reason = _REASONS.get(self.status, "")
+
+    def serialize(self) -> bytes:
+        """Return the response as the bytes sent on the wire."""
+        line = f"{self.version} {self.status} {self.reason}\r\n".encode()
+        return line + self.headers.serialize() + b"\r\n" + self.body
+
+    @classmethod
+    def parse(cls, head: bytes) -> Response:
+        """Parse a response head (everything up to the blank line).
+
+        Raises:
+            HandshakeError: If it is not a well-formed HTTP response.
+        """
+        start, headers = _parse_head(head)
+        parts = start.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise HandshakeError(f"malformed status line {start!r}: expected 'HTTP/1.1 101 ...'")
+        return cls(int(parts[1]), headers, parts[2] if len(parts) == 3 else "", b"", parts[0])
+
+    def __str__(self) -> str:
+        head, _, _ = self.serialize().partition(b"\r\n\r\n")
+        return head.decode("latin-1").replace("\r\n", "\n")
+
+
+def split_head(buffer: bytes, limit: int = MAX_HEAD_SIZE) -> tuple[bytes, bytes] | None:
+    """Split received bytes into an HTTP head and whatever follows it.
+
+    Returns:
+        ``(head, rest)``, or None while the blank line has not arrived yet.
+
+    Raises:
+        HandshakeError: 431 if the head grows past ``limit`` bytes.
+    """
+    end = buffer.find(b"\r\n\r\n")
+    if end == -1:
+        if len(buffer) > limit:
+            raise HandshakeError(f"HTTP head is over {limit} bytes", 431)
+        return None
+    if end > limit:
+        raise HandshakeError(f"HTTP head is over {limit} bytes", 431)
+    return bytes(buffer[: end + 4]), bytes(buffer[end + 4 :])
+
+
+def client_request(
+    host: str,
+    path: str = "/",
+    *,
+    key: str | None = None,
+    origin: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Request:
+    """Build the client's opening handshake (section 4.1).
+
+    Args:
+        host: The ``Host`` header, e.g. ``"localhost:8080"``.
+        path: The resource name, e.g. ``"/chat"``.
+        key: The ``Sec-WebSocket-Key``; a fresh random one if None. Pass a
+            fixed key to get reproducible bytes.
+        origin: The ``Origin`` header browsers send; None to leave it out.
+        headers: More headers, e.g. ``[("Sec-WebSocket-Protocol", "chat")]``.
+    """
+    key = new_key() if key is None else key
+    if not isinstance(key, str) or not is_valid_key(key):
+        raise ValueError(f"key must be base64 of 16 bytes (24 characters), got {key!r}")
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
+    request = Request(path)
+    request.headers.add("Host", host)
+    request.headers.add("Upgrade", "websocket")
+    request.headers.add("Connection", "Upgrade")
+    request.headers.add("Sec-WebSocket-Key", key)
+    request.headers.add("Sec-WebSocket-Version", VERSION)
+    if origin is not None:
+        request.headers.add("Origin", origin)
+    for name, value in headers:
+        request.headers.add(name, value)
+    return request
+
+
+def check_request(request: Request, *, origins: Iterable[str] | None = None) -> str:
+    """Validate a client's handshake as a server must (section 4.2.1).
+
+    Args:
+        request: The parsed request.
+        origins: If given, the allowed ``Origin`` values; a request with another
+            Origin is refused with 403. Requests without an Origin (non-browser
+            clients) are allowed.
+
+    Returns:
+        The client's ``Sec-WebSocket-Key``.
+
+    Raises:
+        HandshakeError: With the status to answer (400, 403 or 426).
+    """
+    if request.method != "GET":
+        raise HandshakeError(f"method is {request.method}: the handshake must be a GET (4.1)")
+    if request.version not in ("HTTP/1.1", "HTTP/2", "HTTP/3"):
+        raise HandshakeError(f"{request.version} is too old: HTTP/1.1 or newer is required (4.1)")
+    headers = request.headers
+    if "websocket" not in headers.tokens("Upgrade"):
+        raise HandshakeError(
+            f"Upgrade header is {headers.get('Upgrade')!r}: expected 'websocket' (4.2.1)"
+        )
+    if "upgrade" not in headers.tokens("Connection"):
+        raise HandshakeError(
+            f"Connection header is {headers.get('Connection')!r}: expected 'Upgrade' (4.2.1)"
+        )
+    keys = headers.get_all("Sec-WebSocket-Key")
+    if len(keys) != 1 or not is_valid_key(keys[0]):
+        shown = keys[0] if len(keys) == 1 else keys or None
+        raise HandshakeError(
+            f"Sec-WebSocket-Key is {shown!r}: expected base64 of 16 random bytes (4.1)"
+        )
+    version = headers.get("Sec-WebSocket-Version")
+    if version is None:
+        raise HandshakeError("Sec-WebSocket-Version header is missing: expected 13 (4.1)")
+    if version.strip() != VERSION:
+        raise HandshakeError(
+            f"Sec-WebSocket-Version is {version!r}: this server speaks 13 (4.4)",
+            426,
+            [("Sec-WebSocket-Version", VERSION)],
+        )
+    origin = headers.get("Origin")
+    if origins is not None and origin is not None and origin not in set(origins):
+        raise HandshakeError(f"Origin {origin!r} is not allowed (10.2)", 403)
+    return keys[0]
+
+
+def server_response(key: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """Build the ``101 Switching Protocols`` answer to a valid request (4.2.2)."""
+    response = Response(101)
+    response.headers.add("Upgrade", "websocket")
+    response.headers.add("Connection", "Upgrade")
+    response.headers.add("Sec-WebSocket-Accept", accept_key(key))
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response
+
+
+def error_response(error: HandshakeError) -> Response:
+    """Build the HTTP answer to a refused handshake: status, headers and reason."""
+    body = (str(error) + "\n").encode()
+    response = Response(error.status, body=body)
+    for name, value in error.headers:
+        response.headers.add(name, value)
+    response.headers.add("Content-Type", "text/plain; charset=utf-8")
+    response.headers.add("Content-Length", str(len(body)))
+    response.headers.add("Connection", "close")
+    return response
+
+
+def check_response(response: Response, key: str) -> None:
+    """Validate the server's answer as a client must (section 4.1).
+
+    Raises:
+        HandshakeError: The status is not 101, or an Upgrade, Connection or
+            Sec-WebSocket-Accept header is wrong.
+    """
+    if response.status != 101:
+        raise HandshakeError(
+            f"server answered {response.status} {response.reason}, not 101 Switching Protocols",
+            response.status,
+        )
+    headers = response.headers
+    if "websocket" not in headers.tokens("Upgrade"):
+        raise HandshakeError(f"Upgrade header is {headers.get('Upgrade')!r}: expected 'websocket'")
+    if "upgrade" not in headers.tokens("Connection"):
+        raise HandshakeError(
+            f"Connection header is {headers.get('Connection')!r}: expected 'Upgrade'"
+        )
+    expected = accept_key(key)
+    got = headers.get("Sec-WebSocket-Accept")
+    if got != expected:
+        raise HandshakeError(f"Sec-WebSocket-Accept is {got!r}: expected {expected!r} (4.2.2)")
+
+
+def _parse_head(head: bytes) -> tuple[str, Headers]:
+    """Split an HTTP head into its start line and its headers."""
+    if not isinstance(head, bytes | bytearray):
+        raise TypeError(f"head must be bytes, got {type(head).__name__}")
+    try:
+        text = bytes(head).decode("ascii")
+    except UnicodeDecodeError:
+        raise HandshakeError("HTTP head contains non-ASCII bytes") from None
+    lines = text.rstrip("\r\n").split("\r\n")
+    headers = Headers()
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or " " in name:
+            raise HandshakeError(f"malformed header line {line!r}: expected 'Name: value'")
+        headers.add(name, value.strip())
+    return lines[0], headers
