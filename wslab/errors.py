@@ -8,7 +8,7 @@ peer causes carry what the protocol says to do about them: a close code for
 
 from __future__ import annotations
 
-__all__ = ["HandshakeError", "ProtocolError", "WSLabError"]
+__all__ = ["HandshakeError", "ProtocolError", "ServerStartError", "WSLabError"]
 
 
 class WSLabError(Exception):
@@ -53,3 +53,10 @@ class HandshakeError(WSLabError):
         super().__init__(message)
         self.status = status
         self.headers = headers or []
+
+
+class ServerStartError(WSLabError):
+    """A server could not start: a bad port, or the port is already in use.
+
+    The message names the port and the fix (another port, or ``port=0``).
+    """

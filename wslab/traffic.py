@@ -1,0 +1,114 @@
+"""Traffic records: what the server, the tap and the traffic log share.
+
+A :class:`Record` is one thing seen on a connection: an HTTP request or
+response of the handshake, a frame, a whole message, or the TCP connection
+opening or closing. It is plain data, so tests and exercises can inspect it.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .frames import Frame, Header, Opcode
+
+__all__ = ["Direction", "Kind", "Record", "Recorder"]
+
+
+class Direction(enum.Enum):
+    """Which way the bytes travelled."""
+
+    TO_SERVER = "client → server"
+    TO_CLIENT = "server → client"
+    NONE = "-"
+
+
+class Kind(enum.Enum):
+    """What a record describes."""
+
+    CONNECT = "tcp connect"
+    HTTP_REQUEST = "http request"
+    HTTP_RESPONSE = "http response"
+    FRAME = "frame"
+    MESSAGE = "message"
+    TCP_CLOSE = "tcp close"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One event on one connection.
+
+    Attributes:
+        time: Seconds since the recorder started (``time.monotonic`` based).
+        connection: A small number that tells connections apart.
+        direction: Which way it went.
+        kind: What it is.
+        data: The raw bytes as seen on the wire (masked, for client frames).
+        frame: The decoded, unmasked frame, for ``Kind.FRAME``.
+        header: The decoded frame header, for ``Kind.FRAME``.
+        text: A short human summary (the HTTP start line, a message preview,
+            an error message).
+    """
+
+    time: float
+    connection: int
+    direction: Direction
+    kind: Kind
+    data: bytes = b""
+    frame: Frame | None = None
+    header: Header | None = None
+    text: str = ""
+
+    @property
+    def opcode(self) -> Opcode | None:
+        return self.frame.opcode if self.frame is not None else None
+
+    def __str__(self) -> str:
+        what = str(self.frame) if self.frame is not None else self.text
+        return f"{self.time:8.3f}s #{self.connection} {self.direction.value:15} {what}"
+
+
+@dataclass
+class Recorder:
+    """A thread-safe list of records with live subscribers.
+
+    Args:
+        limit: Keep at most this many records (the oldest are dropped), so a
+            long-running class does not grow memory without bound.
+    """
+
+    limit: int = 10_000
+    records: list[Record] = field(default_factory=list)
+    _subscribers: list[Callable[[Record], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, record: Record) -> None:
+        with self._lock:
+            self.records.append(record)
+            if len(self.records) > self.limit:
+                del self.records[: len(self.records) - self.limit]
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(record)
+            except Exception:
+                pass
+
+    def subscribe(self, callback: Callable[[Record], None]) -> Callable[[], None]:
+        """Call ``callback`` for every new record; return a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def clear(self) -> None:
+        with self._lock:
+            self.records.clear()
