@@ -36,6 +36,7 @@ __all__ = [
     "HandshakeError",
     "Opcode",
     "ProtocolError",
+    "Server",
     "Side",
     "State",
     "WSLabError",
@@ -48,11 +49,17 @@ __all__ = [
     "new_mask_key",
     "parse_close",
     "serialize_close",
+    "serve",
+    "servers",
 ]
 
 # The I/O and presentation layers import asyncio, websockets and ipywidgets;
 # load them on first use so that the core stays light to import.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Server": ".server",
+    "serve": ".server",
+    "servers": ".server",
+}
 
 
 def __getattr__(name: str) -> Any:

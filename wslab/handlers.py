@@ -1,0 +1,207 @@
+"""Ready-made connection handlers for :func:`wslab.serve`: ``echo`` and ``chat``.
+
+A handler is an ``async def handler(ws)`` that receives one WebSocket
+connection (a ``websockets`` ``ServerConnection``) and returns when it is done
+with it; the server then runs the closing handshake (RFC 6455 section 7).
+Students write their own handlers the same way.
+
+Echo
+    Answers every text message with ``You sent: <message>`` and sends every
+    binary message back unchanged (the same echo as ``wslab serve``).
+
+Chat
+    A single chat room. The naming convention, shared by the browser page and
+    the ``ChatClient`` widget:
+
+    * a client picks its name with the query parameter of the WebSocket URL,
+      ``ws://127.0.0.1:8080/chat?name=Alice``, or at any time by sending the
+      text message ``/name Alice``; without either it is called ``guest-N``;
+    * every text message is broadcast to everyone, the sender included, as
+      ``Alice: <message>``;
+    * notices start with ``* ``: ``* Alice joined``, ``* Alice left``,
+      ``* guest-3 is now Alice``;
+    * binary messages are relayed unchanged to everyone else.
+
+Backpressure policy (what happens to a client that never reads): the chat
+never waits for one slow client while delivering to the others. Each client
+has its own outgoing queue, drained by its own writer task; ``websockets``
+pauses that writer when the socket's write buffer is full (``write_limit``).
+When more than ``max_pending`` bytes (4 MiB by default) wait in one client's
+queue, that client is closed with code 1008 (policy violation, RFC 6455
+section 7.4.1) and the reason ``too slow: not reading messages``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["Chat", "Handler", "echo", "resolve"]
+
+#: What ``wslab.serve(handler=...)`` accepts once names are resolved.
+Handler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
+
+#: Close code for a client that does not read its messages (RFC 6455 7.4.1).
+POLICY_VIOLATION = 1008
+
+
+async def echo(ws: ServerConnection) -> None:
+    """Answer text with ``You sent: <message>``; return binary unchanged."""
+    async for message in ws:
+        if isinstance(message, str):
+            await ws.send(f"You sent: {message}")
+        else:
+            await ws.send(message)
+
+
+def name_from_path(path: str) -> str | None:
+    """Return the ``name`` query parameter of a request path, if any.
+
+    >>> name_from_path("/chat?name=Alice")
+    'Alice'
+    """
+    query = urllib.parse.urlsplit(path).query
+    names = urllib.parse.parse_qs(query).get("name")
+    if names and names[0].strip():
+        return clean_name(names[0])
+    return None
+
+
+def clean_name(name: str) -> str:
+    """Keep names short and on one line, so that nobody can fake a notice."""
+    return " ".join(name.split())[:32].lstrip("* ") or "guest"
+
+
+@dataclass(eq=False)
+class _Member:
+    """One chat participant and its outgoing queue."""
+
+    ws: ServerConnection
+    name: str
+    queue: asyncio.Queue[str | bytes | None] = field(default_factory=asyncio.Queue)
+    pending: int = 0
+    dropped: bool = False
+
+
+class Chat:
+    """A chat room: one instance per server, so rooms never mix.
+
+    Args:
+        max_pending: The most bytes that may wait for one client before it is
+            closed with 1008 (see the module docstring).
+    """
+
+    def __init__(self, max_pending: int = 4 * 2**20) -> None:
+        self.max_pending = max_pending
+        self.members: dict[ServerConnection, _Member] = {}
+        self._numbers = itertools.count(1)
+        # Keep references to background close tasks so they are not garbage collected.
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<Chat room with {len(self.members)} member(s)>"
+
+    @property
+    def names(self) -> list[str]:
+        """The names of everyone in the room."""
+        return [member.name for member in self.members.values()]
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request is not None else ""
+        member = _Member(ws, name_from_path(path) or f"guest-{next(self._numbers)}")
+        _set_client_name(ws, member.name)
+        self.members[ws] = member
+        writer = asyncio.create_task(self._write(member))
+        self.broadcast(f"* {member.name} joined")
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    self.broadcast(message, skip=member)
+                elif message.startswith("/name "):
+                    old, member.name = member.name, clean_name(message[len("/name ") :])
+                    _set_client_name(ws, member.name)
+                    self.broadcast(f"* {old} is now {member.name}")
+                else:
+                    self.broadcast(f"{member.name}: {message}")
+        finally:
+            del self.members[ws]
+            member.queue.put_nowait(None)  # tells the writer to finish
+            self.broadcast(f"* {member.name} left")
+            with contextlib.suppress(ConnectionClosed):
+                await writer
+
+    def broadcast(self, message: str | bytes, skip: _Member | None = None) -> None:
+        """Queue ``message`` for every member (but ``skip``); never waits."""
+        size = len(message)
+        for member in list(self.members.values()):
+            if member is skip or member.dropped:
+                continue
+            if member.pending + size > self.max_pending:
+                # Why close instead of waiting: one client that never reads
+                # must not stall the room, nor grow the server's memory.
+                member.dropped = True
+                member.queue.put_nowait(None)
+                task = asyncio.create_task(
+                    member.ws.close(POLICY_VIOLATION, "too slow: not reading messages")
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                continue
+            member.pending += size
+            member.queue.put_nowait(message)
+
+    async def _write(self, member: _Member) -> None:
+        """Send a member's queued messages in order, one at a time."""
+        while (message := await member.queue.get()) is not None:
+            member.pending -= len(message)
+            try:
+                await member.ws.send(message)
+            except ConnectionClosed:
+                return
+
+
+def _set_client_name(ws: Any, name: str) -> None:
+    """Show the chat name in ``server.clients`` when the server tracks it."""
+    info = getattr(ws, "wslab_client", None)
+    if info is not None:
+        info.name = name
+
+
+def resolve(handler: str | Handler) -> Handler:
+    """Turn ``"echo"``, ``"chat"`` or an ``async def handler(ws)`` into a handler.
+
+    ``"chat"`` gives a fresh :class:`Chat` room each time, so two servers never
+    share a room.
+
+    Raises:
+        ValueError: For an unknown name or something that is not an async function.
+    """
+    if handler == "echo":
+        return echo
+    if handler == "chat":
+        return Chat()
+    if isinstance(handler, str):
+        raise ValueError(
+            f"unknown handler {handler!r}: use 'echo', 'chat' or your own async def handler(ws)"
+        )
+    if not callable(handler):
+        raise ValueError(
+            f"handler must be 'echo', 'chat' or an async def handler(ws), got {handler!r}"
+        )
+    if not (asyncio.iscoroutinefunction(handler) or isinstance(handler, Chat)):
+        call = getattr(handler, "__call__", None)  # noqa: B004 - an async __call__ counts
+        if not asyncio.iscoroutinefunction(call):
+            name = getattr(handler, "__name__", repr(handler))
+            raise ValueError(
+                f"handler {name} must be defined with 'async def {name}(ws):' "
+                "(a plain def cannot await ws.recv())"
+            )
+    return handler
