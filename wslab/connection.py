@@ -22,7 +22,17 @@ from dataclasses import dataclass
 
 from .closing import Close, CloseCode, parse_close, serialize_close
 from .errors import ProtocolError
-from .frames import DEFAULT_MAX_SIZE, Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
+from .frames import (
+    DEFAULT_MAX_SIZE,
+    Frame,
+    FrameDecoder,
+    Opcode,
+    Side,
+    _check_mask_key,
+    _check_max_size,
+    encode,
+    new_mask_key,
+)
 
 __all__ = [
     "CloseReceived",
@@ -106,9 +116,11 @@ class MessageAssembler:
     """
 
     def __init__(self, max_size: int | None = DEFAULT_MAX_SIZE) -> None:
-        self.max_size = max_size
+        self.max_size = _check_max_size(max_size)
         self._opcode: Opcode | None = None
+        # Binary fragments are kept as bytes, text fragments as decoded str.
         self._parts: list[bytes] = []
+        self._text: list[str] = []
         self._size = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
 
@@ -124,7 +136,15 @@ class MessageAssembler:
             ProtocolError: 1002 for a CONT without a start or a new message
                 before the last one ended, 1007 for invalid UTF-8, 1009 for a
                 message over ``max_size``.
+            ValueError: ``frame`` is a control frame, which is never part of
+                a message (section 5.4).
         """
+        if not isinstance(frame, Frame):
+            raise TypeError(f"add() takes a Frame, got {type(frame).__name__}")
+        if frame.is_control:
+            raise ValueError(
+                f"add() takes data frames (TEXT, BINARY, CONT), got {frame.opcode.name} (5.4)"
+            )
         if frame.opcode is Opcode.CONT:
             if self._opcode is None:
                 raise ProtocolError("continuation frame without a message to continue (5.4)")
@@ -138,22 +158,24 @@ class MessageAssembler:
         if self.max_size is not None and self._size > self.max_size:
             raise ProtocolError(f"message is over the limit of {self.max_size} bytes", 1009)
         if self._opcode is Opcode.TEXT:
-            self._check_utf8(frame.payload, final=frame.fin)
-        self._parts.append(frame.payload)
+            self._text.append(self._decode_utf8(frame.payload, final=frame.fin))
+        else:
+            self._parts.append(frame.payload)
         return self._finish() if frame.fin else None
 
-    def _check_utf8(self, data: bytes, final: bool) -> None:
+    def _decode_utf8(self, data: bytes, final: bool) -> str:
+        # The incremental decoder keeps the first bytes of a code point that a
+        # fragment boundary splits, and fails as soon as bytes cannot be UTF-8.
         try:
-            self._utf8.decode(data, final)
+            return self._utf8.decode(data, final)
         except UnicodeDecodeError:
             raise ProtocolError("text message is not valid UTF-8 (8.1)", 1007) from None
 
     def _finish(self) -> Message:
-        data = b"".join(self._parts)
-        message = Message(data.decode() if self._opcode is Opcode.TEXT else data)
-        self._opcode, self._parts, self._size = None, [], 0
+        data = "".join(self._text) if self._opcode is Opcode.TEXT else b"".join(self._parts)
+        self._opcode, self._parts, self._text, self._size = None, [], [], 0
         self._utf8.reset()
-        return message
+        return Message(data)
 
 
 class Connection:
@@ -176,6 +198,10 @@ class Connection:
         max_size: int | None = DEFAULT_MAX_SIZE,
         mask_key: bytes | None = None,
     ) -> None:
+        if not isinstance(side, Side):
+            raise TypeError(f"side must be Side.CLIENT or Side.SERVER, got {side!r}")
+        if mask_key is not None:
+            mask_key = _check_mask_key(mask_key)
         self.side = side
         self.state = State.OPEN
         self.decoder = FrameDecoder(side, max_size=max_size)
@@ -242,8 +268,9 @@ class Connection:
             return []
         events: list[Event] = []
         try:
-            for frame in self.decoder.feed(data):
-                events.extend(self._handle(frame))
+            # One frame at a time, so that frames before a broken one still count.
+            for raw in self.decoder.iter_raw(data):
+                events.extend(self._handle(raw.frame))
                 if self.close_received is not None:
                     break  # Section 5.5.1: nothing may follow a close frame.
         except ProtocolError as error:

@@ -350,7 +350,7 @@ class FrameDecoder:
         if side is not None and not isinstance(side, Side):
             raise TypeError(f"side must be Side.CLIENT, Side.SERVER or None, got {side!r}")
         self.side = side
-        self.max_size = max_size
+        self.max_size = _check_max_size(max_size)
         self.allow_rsv1 = allow_rsv1
         self._buffer = bytearray()
 
@@ -360,8 +360,20 @@ class FrameDecoder:
 
     def feed_raw(self, data: bytes) -> list[RawFrame]:
         """Like :meth:`feed`, but keep each frame's header and raw bytes."""
+        return list(self.iter_raw(data))
+
+    def iter_raw(self, data: bytes) -> Iterator[RawFrame]:
+        """Add received bytes; yield the frames they complete, one at a time.
+
+        Unlike :meth:`feed_raw`, the frames that arrived before a broken one
+        are yielded before its :class:`ProtocolError` is raised, so a
+        connection can still deliver them (section 7.1.7 only fails from the
+        broken frame on).
+        """
+        # Buffer now, not on the first next(): the bytes must not be lost if
+        # the caller never iterates.
         self._buffer += _require_bytes(data, "data")
-        return list(self._complete_frames())
+        return self._complete_frames()
 
     @property
     def buffered(self) -> int:
@@ -424,6 +436,16 @@ def _check_mask_key(mask_key: object) -> bytes:
     if len(mask_key) != 4:
         raise ValueError(f"mask_key must be exactly 4 bytes, got {len(mask_key)} (5.3)")
     return bytes(mask_key)
+
+
+def _check_max_size(max_size: int | None) -> int | None:
+    if max_size is not None and (
+        not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 0
+    ):
+        raise ValueError(
+            f"max_size must be a number of bytes (an int >= 0) or None, got {max_size!r}"
+        )
+    return max_size
 
 
 def _require_bytes(value: object, name: str) -> bytes:

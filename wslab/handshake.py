@@ -63,9 +63,17 @@ def accept_key(key: str) -> str:
 
     >>> accept_key("dGhlIHNhbXBsZSBub25jZQ==")
     's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+
+    Raises:
+        TypeError: ``key`` is not a str.
+        ValueError: ``key`` is not base64 of 16 bytes, so no client sent it.
     """
     if not isinstance(key, str):
         raise TypeError(f"key must be a str such as 'dGhlIHNhbXBsZSBub25jZQ==', got {key!r}")
+    if not is_valid_key(key):
+        raise ValueError(
+            f"key must be base64 of 16 bytes (24 characters, e.g. from new_key()), got {key!r}"
+        )
     digest = hashlib.sha1((key + GUID).encode()).digest()
     return base64.b64encode(digest).decode()
 
@@ -236,18 +244,22 @@ def client_request(
     key = new_key() if key is None else key
     if not isinstance(key, str) or not is_valid_key(key):
         raise ValueError(f"key must be base64 of 16 bytes (24 characters), got {key!r}")
-    if not path.startswith("/"):
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"host must be a str such as 'localhost:8080', got {host!r}")
+    if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"path must start with '/', got {path!r}")
     request = Request(path)
     request.headers.add("Host", host)
     request.headers.add("Upgrade", "websocket")
     request.headers.add("Connection", "Upgrade")
     request.headers.add("Sec-WebSocket-Key", key)
-    request.headers.add("Sec-WebSocket-Version", VERSION)
+    # The order of the example in section 1.3, so that the RFC's own request
+    # comes out byte for byte: Origin and extra headers, then the version.
     if origin is not None:
         request.headers.add("Origin", origin)
     for name, value in headers:
         request.headers.add(name, value)
+    request.headers.add("Sec-WebSocket-Version", VERSION)
     return request
 
 
@@ -266,24 +278,24 @@ def check_request(request: Request, *, origins: Iterable[str] | None = None) -> 
     Raises:
         HandshakeError: With the status to answer (400, 403 or 426).
     """
+    if not isinstance(request, Request):
+        raise TypeError(
+            f"check_request() takes a Request (see Request.parse), got {type(request).__name__}"
+        )
     if request.method != "GET":
         raise HandshakeError(f"method is {request.method}: the handshake must be a GET (4.1)")
     if request.version not in ("HTTP/1.1", "HTTP/2", "HTTP/3"):
         raise HandshakeError(f"{request.version} is too old: HTTP/1.1 or newer is required (4.1)")
     headers = request.headers
     if "websocket" not in headers.tokens("Upgrade"):
-        raise HandshakeError(
-            f"Upgrade header is {headers.get('Upgrade')!r}: expected 'websocket' (4.2.1)"
-        )
+        raise HandshakeError(f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.2.1)")
     if "upgrade" not in headers.tokens("Connection"):
-        raise HandshakeError(
-            f"Connection header is {headers.get('Connection')!r}: expected 'Upgrade' (4.2.1)"
-        )
+        raise HandshakeError(f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.2.1)")
     keys = headers.get_all("Sec-WebSocket-Key")
     if len(keys) != 1 or not is_valid_key(keys[0]):
-        shown = keys[0] if len(keys) == 1 else keys or None
         raise HandshakeError(
-            f"Sec-WebSocket-Key is {shown!r}: expected base64 of 16 random bytes (4.1)"
+            f"{_describe(headers, 'Sec-WebSocket-Key')}: expected one base64 value "
+            "of 16 random bytes (4.1)"
         )
     version = headers.get("Sec-WebSocket-Version")
     if version is None:
@@ -301,7 +313,12 @@ def check_request(request: Request, *, origins: Iterable[str] | None = None) -> 
 
 
 def server_response(key: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    """Build the ``101 Switching Protocols`` answer to a valid request (4.2.2)."""
+    """Build the ``101 Switching Protocols`` answer to a valid request (4.2.2).
+
+    Args:
+        key: The client's ``Sec-WebSocket-Key``, as :func:`check_request` returns it.
+        headers: More headers, e.g. ``[("Sec-WebSocket-Protocol", "chat")]``.
+    """
     response = Response(101)
     response.headers.add("Upgrade", "websocket")
     response.headers.add("Connection", "Upgrade")
@@ -313,6 +330,8 @@ def server_response(key: str, headers: Iterable[tuple[str, str]] = ()) -> Respon
 
 def error_response(error: HandshakeError) -> Response:
     """Build the HTTP answer to a refused handshake: status, headers and reason."""
+    if not isinstance(error, HandshakeError):
+        raise TypeError(f"error_response() takes a HandshakeError, got {type(error).__name__}")
     body = (str(error) + "\n").encode()
     response = Response(error.status, body=body)
     for name, value in error.headers:
@@ -330,6 +349,11 @@ def check_response(response: Response, key: str) -> None:
         HandshakeError: The status is not 101, or an Upgrade, Connection or
             Sec-WebSocket-Accept header is wrong.
     """
+    if not isinstance(response, Response):
+        raise TypeError(
+            "check_response() takes a Response (see Response.parse), "
+            f"got {type(response).__name__}"
+        )
     if response.status != 101:
         raise HandshakeError(
             f"server answered {response.status} {response.reason}, not 101 Switching Protocols",
@@ -337,15 +361,25 @@ def check_response(response: Response, key: str) -> None:
         )
     headers = response.headers
     if "websocket" not in headers.tokens("Upgrade"):
-        raise HandshakeError(f"Upgrade header is {headers.get('Upgrade')!r}: expected 'websocket'")
+        raise HandshakeError(f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.1)")
     if "upgrade" not in headers.tokens("Connection"):
-        raise HandshakeError(
-            f"Connection header is {headers.get('Connection')!r}: expected 'Upgrade'"
-        )
+        raise HandshakeError(f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.1)")
     expected = accept_key(key)
     got = headers.get("Sec-WebSocket-Accept")
     if got != expected:
-        raise HandshakeError(f"Sec-WebSocket-Accept is {got!r}: expected {expected!r} (4.2.2)")
+        raise HandshakeError(
+            f"{_describe(headers, 'Sec-WebSocket-Accept')}: expected {expected!r}, "
+            "the accept_key() of the key we sent (4.2.2)"
+        )
+
+
+def _describe(headers: Headers, name: str) -> str:
+    """Say what a header holds, for an error message: its value, or that it is missing."""
+    values = headers.get_all(name)
+    if not values:
+        return f"{name} header is missing"
+    shown = values[0] if len(values) == 1 else values
+    return f"{name} header is {shown!r}"
 
 
 def _parse_head(head: bytes) -> tuple[str, Headers]:

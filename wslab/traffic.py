@@ -8,6 +8,7 @@ opening or closing. It is plain data, so tests and exercises can inspect it.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from .frames import Frame, Header, Opcode
 
 __all__ = ["Direction", "Kind", "Record", "Recorder"]
+
+logger = logging.getLogger(__name__)
 
 
 class Direction(enum.Enum):
@@ -85,7 +88,14 @@ class Recorder:
     _subscribers: list[Callable[[Record], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1:
+            raise ValueError(
+                f"limit must be a number of records (an int >= 1), got {self.limit!r}"
+            )
+
     def add(self, record: Record) -> None:
+        """Keep ``record`` (dropping the oldest beyond ``limit``) and tell subscribers."""
         with self._lock:
             self.records.append(record)
             if len(self.records) > self.limit:
@@ -95,7 +105,9 @@ class Recorder:
             try:
                 callback(record)
             except Exception:
-                pass
+                # One broken subscriber (say, a closed widget) must not stop the
+                # recording or the other subscribers; log it so it is not hidden.
+                logger.exception("traffic subscriber %r failed", callback)
 
     def subscribe(self, callback: Callable[[Record], None]) -> Callable[[], None]:
         """Call ``callback`` for every new record; return a function that unsubscribes."""
@@ -110,5 +122,6 @@ class Recorder:
         return unsubscribe
 
     def clear(self) -> None:
+        """Forget every record; subscribers stay subscribed."""
         with self._lock:
             self.records.clear()

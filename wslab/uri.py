@@ -39,7 +39,9 @@ def parse_uri(uri: str) -> WebSocketURI:
         raise TypeError(f"URL must be a str, got {type(uri).__name__}; {hint}")
     parsed = urllib.parse.urlsplit(uri.strip())
     if parsed.scheme in ("http", "https"):
-        fixed = uri.replace(parsed.scheme, "ws" if parsed.scheme == "http" else "wss", 1)
+        # urlsplit lower-cases the scheme, so rebuild the URL rather than replace text.
+        rest = uri.strip()[len(parsed.scheme) :]
+        fixed = ("ws" if parsed.scheme == "http" else "wss") + rest
         raise ValueError(f"{uri!r} is an HTTP URL; WebSocket URLs start with ws:// ({fixed})")
     if parsed.scheme not in ("ws", "wss"):
         raise ValueError(f"{uri!r} is not a WebSocket URL; {hint}")
@@ -49,6 +51,8 @@ def parse_uri(uri: str) -> WebSocketURI:
         port = parsed.port
     except ValueError:
         raise ValueError(f"{uri!r} has an invalid port; {hint}") from None
+    if port == 0:
+        raise ValueError(f"{uri!r} has port 0, which no server listens on; {hint}")
     if not parsed.hostname:
         raise ValueError(f"{uri!r} has no host; {hint}")
     secure = parsed.scheme == "wss"
