@@ -152,9 +152,15 @@ class Request:
         """Parse a request head (everything up to the blank line).
 
         Raises:
-            HandshakeError: 400 if it is not a well-formed HTTP request.
+            HandshakeError: 400 if it is not a well-formed HTTP request, or if
+                bytes follow the head (a client waits for the 101, section 4.1).
         """
-        start, headers = _parse_head(head)
+        start, headers, rest = _parse_head(head)
+        if rest:
+            raise HandshakeError(
+                f"{len(rest)} bytes follow the request head: pass only the head, "
+                "e.g. from split_head()"
+            )
         parts = start.split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             raise HandshakeError(
@@ -188,16 +194,16 @@ class Response:
 
     @classmethod
     def parse(cls, head: bytes) -> Response:
-        """Parse a response head (everything up to the blank line).
+        """Parse a response head; bytes after the blank line become ``body``.
 
         Raises:
             HandshakeError: If it is not a well-formed HTTP response.
         """
-        start, headers = _parse_head(head)
+        start, headers, body = _parse_head(head)
         parts = start.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
             raise HandshakeError(f"malformed status line {start!r}: expected 'HTTP/1.1 101 ...'")
-        return cls(int(parts[1]), headers, parts[2] if len(parts) == 3 else "", b"", parts[0])
+        return cls(int(parts[1]), headers, parts[2] if len(parts) == 3 else "", body, parts[0])
 
     def __str__(self) -> str:
         head, _, _ = self.serialize().partition(b"\r\n\r\n")
@@ -382,12 +388,13 @@ def _describe(headers: Headers, name: str) -> str:
     return f"{name} header is {shown!r}"
 
 
-def _parse_head(head: bytes) -> tuple[str, Headers]:
-    """Split an HTTP head into its start line and its headers."""
-    if not isinstance(head, bytes | bytearray):
-        raise TypeError(f"head must be bytes, got {type(head).__name__}")
+def _parse_head(data: bytes) -> tuple[str, Headers, bytes]:
+    """Split an HTTP message into its start line, its headers and what follows."""
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError(f"head must be bytes, got {type(data).__name__}")
+    head, _, rest = bytes(data).partition(b"\r\n\r\n")
     try:
-        text = bytes(head).decode("ascii")
+        text = head.decode("ascii")
     except UnicodeDecodeError:
         raise HandshakeError("HTTP head contains non-ASCII bytes") from None
     lines = text.rstrip("\r\n").split("\r\n")
@@ -397,4 +404,4 @@ def _parse_head(head: bytes) -> tuple[str, Headers]:
         if not sep or not name or name != name.strip() or " " in name:
             raise HandshakeError(f"malformed header line {line!r}: expected 'Name: value'")
         headers.add(name, value.strip())
-    return lines[0], headers
+    return lines[0], headers, rest
