@@ -398,6 +398,10 @@ def _parse_head(data: bytes) -> tuple[str, Headers, bytes]:
     except UnicodeDecodeError:
         raise HandshakeError("HTTP head contains non-ASCII bytes") from None
     lines = text.rstrip("\r\n").split("\r\n")
+    if any("\r" in line or "\n" in line for line in lines):
+        # A lone CR or LF is not a line end in HTTP/1.1 (RFC 9112 2.2); refusing it
+        # keeps a peer from smuggling a second header past the parser.
+        raise HandshakeError("HTTP head has a bare CR or LF: every line must end with CRLF")
     headers = Headers()
     for line in lines[1:]:
         name, sep, value = line.partition(":")
