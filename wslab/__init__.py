@@ -23,11 +23,14 @@ from .errors import HandshakeError, ProtocolError, WSLabError
 from .explain import explain
 from .frames import Frame, FrameDecoder, Opcode, Side, apply_mask, encode, new_mask_key
 from .handshake import GUID, accept_key, new_key
+from .jupyter import install_asyncio_hint
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GUID",
+    "AsyncClient",
+    "Client",
     "Close",
     "CloseCode",
     "Connection",
@@ -43,6 +46,7 @@ __all__ = [
     "__version__",
     "accept_key",
     "apply_mask",
+    "enable_asyncio_run",
     "encode",
     "explain",
     "new_key",
@@ -56,7 +60,10 @@ __all__ = [
 # The I/O and presentation layers import asyncio, websockets and ipywidgets;
 # load them on first use so that the core stays light to import.
 _LAZY: dict[str, str] = {
+    "AsyncClient": ".client",
+    "Client": ".client",
     "Server": ".server",
+    "enable_asyncio_run": ".jupyter",
     "serve": ".server",
     "servers": ".server",
 }
@@ -69,3 +76,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+# A display hook, not a patch: in IPython, the asyncio.run() RuntimeError gets
+# a hint naming the two fixes (see wslab.jupyter).
+install_asyncio_hint()

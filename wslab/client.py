@@ -1,0 +1,523 @@
+"""WebSocket clients for notebooks, shaped like the browser's WebSocket API.
+
+Two clients share one implementation (the ``websockets`` library's asyncio
+client, with compression off so the wire shows plain payloads):
+
+* :class:`Client` is synchronous. Its I/O runs on wslab's background loop
+  (:mod:`wslab.loop`), so it works in a plain cell even when the server runs
+  in the same kernel::
+
+      ws = wslab.Client(server)          # or a URL: "ws://127.0.0.1:8080/chat"
+      ws.send("hello")
+      ws.recv(timeout=2)                 # 'You sent: hello'
+      ws.close()
+
+* :class:`AsyncClient` runs on the caller's loop, for top-level ``await``::
+
+      async with wslab.AsyncClient(server) as ws:
+          await ws.send("hello")
+          await ws.recv()
+
+Callbacks carry the browser's names, so the JavaScript API maps one to one:
+
+==========================  ==========================================
+JavaScript                  wslab
+==========================  ==========================================
+``ws.onopen = () => …``     ``on_open()``
+``ws.onmessage = (e) => …`` ``on_message(message)`` (``e.data``)
+``ws.onerror = () => …``    ``on_error(error)`` (a :class:`ConnectError`
+                            or the exception that broke the connection)
+``ws.onclose = (e) => …``   ``on_close(code, reason)``
+``ws.readyState``           ``ready_state``: ``"CONNECTING"``, ``"OPEN"``,
+                            ``"CLOSING"``, ``"CLOSED"``
+==========================  ==========================================
+
+Callbacks of :class:`Client` run on the background loop's thread: keep them
+short, update state or widgets in them, and do not print (ipykernel sends a
+thread's output to whichever cell ran last). ``send()`` works inside a
+callback; blocking calls (``recv``, ``close``) do not.
+
+Every message also lands in ``messages``, a list, whether or not anyone
+calls ``recv()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import socket
+import sys
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, Protocol
+
+import websockets.asyncio.client
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from . import loop
+from .errors import WSLabError
+from .server import _is_loopback
+from .uri import parse_uri
+
+__all__ = ["AsyncClient", "Client", "ConnectError", "ConnectionClosedError"]
+
+Message = str | bytes
+
+
+class ConnectError(WSLabError):
+    """The client could not open the connection: bad URL, refused, or rejected."""
+
+
+class ConnectionClosedError(WSLabError):
+    """The connection is closed, so there is nothing more to send or receive."""
+
+
+class _HasURL(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+# Marks the end of the message stream in the receive queues.
+_CLOSED = object()
+
+
+def _describe(url: str, exc: BaseException, timeout: float) -> str:
+    """Turn a connection failure into one line that names the fix."""
+    if isinstance(exc, InvalidStatus):
+        response = exc.response
+        body = response.body.decode(errors="replace").strip().splitlines() if response.body else []
+        detail = f": {body[0]}" if body else ""
+        return (
+            f"the server at {url} refused the WebSocket handshake with HTTP "
+            f"{response.status_code} {response.reason_phrase}{detail}"
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"cannot connect to {url}: connection refused; is the server running "
+            "on that port? (wslab.servers() lists the servers of this kernel)"
+        )
+    if isinstance(exc, socket.gaierror):
+        return f"cannot connect to {url}: unknown host; check the spelling of the host name"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {url} within {timeout:g} s; is it a WebSocket server?"
+    if isinstance(exc, InvalidHandshake):
+        return f"{url} did not answer like a WebSocket server ({exc})"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {url}: {exc.strerror or exc}"
+    return f"cannot connect to {url}: {type(exc).__name__}: {exc}"
+
+
+def _resolve_url(url_or_server: str | _HasURL) -> str:
+    """Accept a URL or anything with a ``.url`` (a Server, a Tap)."""
+    url = url_or_server if isinstance(url_or_server, str) else getattr(url_or_server, "url", None)
+    if not isinstance(url, str):
+        raise ConnectError(
+            f"expected a ws:// URL or a server, got {url_or_server!r}; "
+            "for example wslab.Client('ws://127.0.0.1:8080/chat')"
+        )
+    try:
+        parse_uri(url)
+    except (TypeError, ValueError) as exc:
+        raise ConnectError(str(exc)) from None
+    return url
+
+
+def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
+    """Run a student's callback; a bug in it is shown, not swallowed, not fatal."""
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        name = getattr(callback, "__name__", "callback")
+        print(f"wslab: the callback {name} raised an exception:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+
+
+class _Session:
+    """One connection's state and I/O, on one event loop (the Client's or the caller's)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_open: Callable[[], Any] | None,
+        on_message: Callable[[Message], Any] | None,
+        on_error: Callable[[Exception], Any] | None,
+        on_close: Callable[[int, str], Any] | None,
+        origin: str | None,
+        timeout: float,
+        deliver: Callable[[object], None],
+    ) -> None:
+        self.url = url
+        self.on_open = on_open
+        self.on_message = on_message
+        self.on_error = on_error
+        self.on_close = on_close
+        self.origin = origin
+        self.timeout = timeout
+        self.deliver = deliver
+        self.ready_state = "CONNECTING"
+        self.messages: list[Message] = []
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Connect (RFC 6455 section 4.1), then start reading in a task."""
+        host = parse_uri(self.url).host
+        try:
+            self.ws = await websockets.asyncio.client.connect(
+                self.url,
+                origin=self.origin,  # type: ignore[arg-type]
+                open_timeout=self.timeout,
+                close_timeout=self.timeout,
+                compression=None,
+                # A proxy from the environment must not capture local servers.
+                proxy=None if _is_loopback(host) else True,
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            error = ConnectError(_describe(self.url, exc, self.timeout))
+            self.ready_state = "CLOSED"
+            self.close_code = 1006  # closed abnormally, as a browser reports it (7.1.5)
+            self.close_reason = ""
+            self.deliver(_CLOSED)
+            _call(self.on_error, error)
+            _call(self.on_close, 1006, "")
+            raise error from None
+        self.ready_state = "OPEN"
+        _call(self.on_open)
+        self.reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        error: Exception | None = None
+        try:
+            async for message in ws:
+                self.messages.append(message)
+                self.deliver(message)
+                _call(self.on_message, message)
+        except ConnectionClosed as exc:
+            error = exc
+        finally:
+            self.ready_state = "CLOSED"
+            self.close_code = ws.protocol.close_code
+            self.close_reason = ws.protocol.close_reason or ""
+            self.deliver(_CLOSED)
+            # Like a browser: an abnormal end fires error, then close (7.1.7).
+            if error is not None and self.close_code not in (1000, 1001):
+                _call(self.on_error, error)
+            _call(self.on_close, self.close_code, self.close_reason)
+
+    def _open_ws(self) -> ClientConnection:
+        if self.ws is None or self.ready_state != "OPEN":
+            state = self.ready_state
+            raise ConnectionClosedError(
+                f"cannot send: the connection is {state}"
+                + (f" (close code {self.close_code})" if self.close_code else "")
+                + "; open a new client"
+            )
+        return self.ws
+
+    async def send(self, message: Message) -> None:
+        if not isinstance(message, str | bytes | bytearray | memoryview):
+            raise TypeError(
+                f"send() takes str (text) or bytes (binary), got {type(message).__name__}"
+            )
+        ws = self._open_ws()
+        try:
+            await ws.send(message)
+        except ConnectionClosed:
+            raise ConnectionClosedError(
+                f"cannot send: the connection closed (code {ws.protocol.close_code})"
+            ) from None
+
+    async def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake (7.1.2) and wait for it to finish."""
+        if self.ws is None or self.ready_state == "CLOSED":
+            return
+        self.ready_state = "CLOSING"
+        await self.ws.close(code, reason)
+        if self.reader is not None:
+            with contextlib.suppress(Exception):
+                await self.reader
+
+    def describe(self, name: str) -> str:
+        return f"<wslab.{name} {self.url} {self.ready_state}, {len(self.messages)} message(s)>"
+
+
+class Client:
+    """A synchronous WebSocket client whose I/O runs on wslab's background loop.
+
+    Args:
+        url_or_server: A ``ws://`` URL, or a server or tap (anything with ``.url``).
+        on_open: Called with no arguments once the handshake succeeded.
+        on_message: Called with each message (``str`` or ``bytes``).
+        on_error: Called with the error when connecting fails or the
+            connection breaks.
+        on_close: Called with ``(code, reason)`` when the connection is closed.
+        origin: An ``Origin`` header to send, as a browser would.
+        timeout: Seconds for the handshake and for each blocking call.
+        block: With ``False`` the constructor returns at once; ``on_open`` or
+            ``on_error`` tell how connecting went.
+
+    Raises:
+        ConnectError: With ``block=True``: bad URL, refused, or rejected.
+    """
+
+    def __init__(
+        self,
+        url_or_server: str | _HasURL,
+        *,
+        on_open: Callable[[], Any] | None = None,
+        on_message: Callable[[Message], Any] | None = None,
+        on_error: Callable[[Exception], Any] | None = None,
+        on_close: Callable[[int, str], Any] | None = None,
+        origin: str | None = None,
+        timeout: float = 5.0,
+        block: bool = True,
+    ) -> None:
+        self._received: queue.Queue[object] = queue.Queue()
+        self._session = _Session(
+            _resolve_url(url_or_server),
+            on_open=on_open,
+            on_message=on_message,
+            on_error=on_error,
+            on_close=on_close,
+            origin=origin,
+            timeout=timeout,
+            deliver=self._received.put,
+        )
+        self._opening: Future[None] = loop.submit(self._session.open())
+        if block:
+            try:
+                # The handshake has its own timeout; the margin covers a busy loop.
+                self._opening.result(timeout + 5)
+            except ConnectError as exc:
+                raise ConnectError(str(exc)) from None  # a short traceback: just this line
+            except TimeoutError:
+                self._opening.cancel()
+                raise ConnectError(f"no answer from {self.url} within {timeout:g} s") from None
+        else:
+            # The error reaches on_error; retrieving it keeps asyncio quiet.
+            self._opening.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    @property
+    def url(self) -> str:
+        return self._session.url
+
+    @property
+    def ready_state(self) -> str:
+        """``"CONNECTING"``, ``"OPEN"``, ``"CLOSING"`` or ``"CLOSED"``."""
+        return self._session.ready_state
+
+    @property
+    def messages(self) -> list[Message]:
+        """Every message received so far, in order."""
+        return self._session.messages
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server sent (1006 if the connection just broke)."""
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._session.close_reason
+
+    def send(self, message: Message) -> None:
+        """Send a text (``str``) or binary (``bytes``) message.
+
+        Raises:
+            ConnectionClosedError: If the connection is not open.
+        """
+        if loop.in_loop_thread():
+            # Inside a callback: the loop cannot wait for itself, so queue the send.
+            self._session._open_ws()
+            task = asyncio.get_running_loop().create_task(self._session.send(message))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        self._wait_open()
+        loop.run_sync(self._session.send(message), timeout=self._session.timeout)
+
+    def recv(self, timeout: float | None = None) -> Message:
+        """Return the next message, waiting up to ``timeout`` seconds (``None``: no limit).
+
+        Raises:
+            TimeoutError: If no message arrives in time.
+            ConnectionClosedError: If the connection closed and no message is left.
+        """
+        if loop.in_loop_thread():
+            raise RuntimeError("recv() would block the wslab loop; use on_message in callbacks")
+        try:
+            item = self._received.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no message from {self.url} within {timeout:g} s") from None
+        if item is _CLOSED:
+            self._received.put(_CLOSED)  # later calls see the end too
+            raise ConnectionClosedError(
+                f"the connection is closed (code {self.close_code}); no more messages"
+            )
+        assert isinstance(item, str | bytes)
+        return item
+
+    def __iter__(self) -> Iterator[Message]:
+        """Iterate over incoming messages until the connection closes."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedError:
+                return
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason`` (RFC 6455 section 7.1.2) and wait."""
+        if loop.in_loop_thread():
+            task = asyncio.get_running_loop().create_task(self._session.close(code, reason))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        if not self._opening.done():
+            with contextlib.suppress(Exception):
+                self._opening.result(self._session.timeout + 5)
+        with contextlib.suppress(TimeoutError):
+            loop.run_sync(self._session.close(code, reason), timeout=self._session.timeout + 5)
+
+    def _wait_open(self) -> None:
+        if not self._opening.done():
+            with contextlib.suppress(Exception):
+                self._opening.result(self._session.timeout + 5)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return self._session.describe("Client")
+
+
+class AsyncClient:
+    """An asyncio WebSocket client on the caller's loop, for top-level ``await``.
+
+    Takes the same arguments as :class:`Client` (without ``block``). Use it as
+    ``async with wslab.AsyncClient(url) as ws:``, or ``ws = await
+    wslab.AsyncClient(url).open()``.
+    """
+
+    def __init__(
+        self,
+        url_or_server: str | _HasURL,
+        *,
+        on_open: Callable[[], Any] | None = None,
+        on_message: Callable[[Message], Any] | None = None,
+        on_error: Callable[[Exception], Any] | None = None,
+        on_close: Callable[[int, str], Any] | None = None,
+        origin: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        # Created lazily, on the loop that opens the connection.
+        self._received: asyncio.Queue[object] | None = None
+        self._session = _Session(
+            _resolve_url(url_or_server),
+            on_open=on_open,
+            on_message=on_message,
+            on_error=on_error,
+            on_close=on_close,
+            origin=origin,
+            timeout=timeout,
+            deliver=self._deliver,
+        )
+
+    def _deliver(self, item: object) -> None:
+        if self._received is not None:
+            self._received.put_nowait(item)
+
+    async def open(self) -> AsyncClient:
+        """Connect; return ``self``.
+
+        Raises:
+            ConnectError: Bad URL, refused, or rejected.
+        """
+        self._received = asyncio.Queue()
+        await self._session.open()
+        return self
+
+    @property
+    def url(self) -> str:
+        return self._session.url
+
+    @property
+    def ready_state(self) -> str:
+        return self._session.ready_state
+
+    @property
+    def messages(self) -> list[Message]:
+        return self._session.messages
+
+    @property
+    def close_code(self) -> int | None:
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._session.close_reason
+
+    async def send(self, message: Message) -> None:
+        """Send a text (``str``) or binary (``bytes``) message."""
+        await self._session.send(message)
+
+    async def recv(self, timeout: float | None = None) -> Message:
+        """Return the next message; see :meth:`Client.recv`."""
+        if self._received is None:
+            raise ConnectionClosedError("not connected yet: use 'async with' or await open()")
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._received.get()
+        except TimeoutError:
+            raise TimeoutError(f"no message from {self.url} within {timeout:g} s") from None
+        if item is _CLOSED:
+            self._received.put_nowait(_CLOSED)
+            raise ConnectionClosedError(
+                f"the connection is closed (code {self.close_code}); no more messages"
+            )
+        assert isinstance(item, str | bytes)
+        return item
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedError:
+                return
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason`` (RFC 6455 section 7.1.2) and wait."""
+        await self._session.close(code, reason)
+
+    async def __aenter__(self) -> AsyncClient:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return self._session.describe("AsyncClient")

@@ -1,0 +1,91 @@
+"""``asyncio.run()`` in a notebook cell, handled in layers.
+
+Script-style examples end with ``asyncio.run(main())``. In a Jupyter cell
+that fails with ``RuntimeError: asyncio.run() cannot be called from a running
+event loop``, because the kernel itself runs on an event loop. wslab deals
+with it in layers:
+
+1. The lessons teach top-level ``await main()``, which cells support.
+2. Importing wslab never patches asyncio: Jupyter's maintainers warn that a
+   global patch can hang kernels, so that must be the student's choice.
+3. :func:`enable_asyncio_run` is that choice, one explicit call that makes
+   the kernel's loop re-entrant so ``asyncio.run()`` works.
+4. When the error does happen, :func:`install_asyncio_hint` (called when
+   wslab is imported inside IPython) adds a short hint naming both fixes
+   below the normal traceback. It is a display hook
+   (``InteractiveShell.set_custom_exc``), not a patch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["ASYNCIO_RUN_HINT", "enable_asyncio_run", "install_asyncio_hint"]
+
+ASYNCIO_RUN_HINT = (
+    "wslab hint: a notebook cell already runs inside an event loop, so asyncio.run() "
+    "cannot start another one. Either write `await main()` instead of "
+    "`asyncio.run(main())` (top-level await works in cells), or run "
+    "`wslab.enable_asyncio_run()` once to allow asyncio.run() in this kernel."
+)
+
+_MESSAGE = "cannot be called from a running event loop"
+_enabled = False
+
+
+def enable_asyncio_run() -> None:
+    """Let ``asyncio.run()`` work in this kernel's cells (opt-in, once per kernel).
+
+    This applies the nested-event-loop patch of ``nest_asyncio2``: the
+    maintained fork of the archived ``nest_asyncio``, with the same API, and
+    already a dependency of ipykernel 7. It patches asyncio for this whole
+    process, which is why wslab never does it on import. Prefer top-level
+    ``await`` when you can.
+    """
+    global _enabled
+    if _enabled:
+        return
+    import nest_asyncio2
+
+    nest_asyncio2.apply()
+    _enabled = True
+
+
+def _hint_handler(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> Any:
+    """IPython custom-exception hook: the normal traceback, then our hint."""
+    structured = shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    if _MESSAGE in str(value):
+        print(ASYNCIO_RUN_HINT, file=sys.stderr)
+    return structured
+
+
+# The shell our hook is installed on (IPython wraps the handler, so we cannot
+# recognise it by identity later).
+_hint_shell: Any = None
+
+
+def install_asyncio_hint() -> bool:
+    """Show :data:`ASYNCIO_RUN_HINT` after the ``asyncio.run()`` RuntimeError in IPython.
+
+    Does nothing outside IPython, or when another custom exception hook is
+    already installed (IPython keeps only one). Returns whether the hint is on.
+    """
+    ipython_module = sys.modules.get("IPython")
+    if ipython_module is None:
+        return False  # not inside IPython: importing it just to look would be slow
+    get_ipython = getattr(ipython_module, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    global _hint_shell
+    installed = getattr(shell, "custom_exceptions", ())
+    if _hint_shell is shell and installed == (RuntimeError,):
+        return True
+    if installed:
+        return False  # someone else's hook: leave it alone
+    shell.set_custom_exc((RuntimeError,), _hint_handler)
+    _hint_shell = shell
+    return True
