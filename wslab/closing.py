@@ -26,60 +26,106 @@ MAX_REASON_BYTES = 123
 
 
 class CloseCode(IntEnum):
-    """The status codes defined in RFC 6455 section 7.4.1."""
+    """The status codes of RFC 6455 section 7.4.1 (and the IANA registry, 11.7).
 
-    #: "indicates a normal closure, meaning that the purpose for which the
-    #: connection was established has been fulfilled."
+    ``CloseCode(1009).description`` quotes what the RFC says the code means.
+    """
+
     NORMAL_CLOSURE = 1000
-    #: "indicates that an endpoint is 'going away', such as a server going
-    #: down or a browser having navigated away from a page."
     GOING_AWAY = 1001
-    #: "indicates that an endpoint is terminating the connection due to a
-    #: protocol error."
     PROTOCOL_ERROR = 1002
-    #: "indicates that an endpoint is terminating the connection because it
-    #: has received a type of data it cannot accept."
     UNSUPPORTED_DATA = 1003
-    #: "Reserved. The specific meaning might be defined in the future."
     RESERVED = 1004
-    #: "a reserved value and MUST NOT be set as a status code in a Close
-    #: control frame by an endpoint. ... no status code was actually present."
     NO_STATUS_RCVD = 1005
-    #: "a reserved value and MUST NOT be set as a status code in a Close
-    #: control frame by an endpoint. ... the connection was closed abnormally,
-    #: e.g., without sending or receiving a Close control frame."
     ABNORMAL_CLOSURE = 1006
-    #: "indicates that an endpoint is terminating the connection because it
-    #: has received data within a message that was not consistent with the
-    #: type of the message (e.g., non-UTF-8 data within a text message)."
     INVALID_DATA = 1007
-    #: "indicates that an endpoint is terminating the connection because it
-    #: has received a message that violates its policy."
     POLICY_VIOLATION = 1008
-    #: "indicates that an endpoint is terminating the connection because it
-    #: has received a message that is too big for it to process."
     MESSAGE_TOO_BIG = 1009
-    #: "indicates that an endpoint (client) is terminating the connection
-    #: because it has expected the server to negotiate one or more extension."
     MANDATORY_EXTENSION = 1010
-    #: "indicates that a server is terminating the connection because it
-    #: encountered an unexpected condition that prevented it from fulfilling
-    #: the request." (The wording in RFC 6455 is fixed by an IANA registration.)
     INTERNAL_ERROR = 1011
-    #: IANA registry: "Service Restart" (not in RFC 6455 itself).
     SERVICE_RESTART = 1012
-    #: IANA registry: "Try Again Later" (not in RFC 6455 itself).
     TRY_AGAIN_LATER = 1013
-    #: IANA registry: "Bad Gateway" (not in RFC 6455 itself).
     BAD_GATEWAY = 1014
-    #: "a reserved value and MUST NOT be set as a status code in a Close
-    #: control frame by an endpoint. ... failure to perform a TLS handshake."
     TLS_HANDSHAKE = 1015
 
     @property
     def meaning(self) -> str:
         """A short human name, e.g. ``'normal closure'``."""
         return self.name.replace("_", " ").lower()
+
+    @property
+    def description(self) -> str:
+        """What section 7.4.1 (or the IANA registry) says the code means."""
+        return _DESCRIPTIONS[self]
+
+
+# What section 7.4.1 says, word for word (codes 1012-1014 are not in RFC 6455:
+# they were added later to the IANA registry that section 11.7 created).
+_DESCRIPTIONS: dict[int, str] = {
+    1000: (
+        "1000 indicates a normal closure, meaning that the purpose for which "
+        "the connection was established has been fulfilled."
+    ),
+    1001: (
+        '1001 indicates that an endpoint is "going away", such as a server going '
+        "down or a browser having navigated away from a page."
+    ),
+    1002: "1002 indicates that an endpoint is terminating the connection due to a protocol error.",
+    1003: (
+        "1003 indicates that an endpoint is terminating the connection because it "
+        "has received a type of data it cannot accept (e.g., an endpoint that "
+        "understands only text data MAY send this if it receives a binary message)."
+    ),
+    1004: "Reserved. The specific meaning might be defined in the future.",
+    1005: (
+        "1005 is a reserved value and MUST NOT be set as a status code in a Close "
+        "control frame by an endpoint. It is designated for use in applications "
+        "expecting a status code to indicate that no status code was actually present."
+    ),
+    1006: (
+        "1006 is a reserved value and MUST NOT be set as a status code in a Close "
+        "control frame by an endpoint. It is designated for use in applications "
+        "expecting a status code to indicate that the connection was closed "
+        "abnormally, e.g., without sending or receiving a Close control frame."
+    ),
+    1007: (
+        "1007 indicates that an endpoint is terminating the connection because it "
+        "has received data within a message that was not consistent with the type of "
+        "the message (e.g., non-UTF-8 [RFC3629] data within a text message)."
+    ),
+    1008: (
+        "1008 indicates that an endpoint is terminating the connection because it "
+        "has received a message that violates its policy. This is a generic status "
+        "code that can be returned when there is no other more suitable status code "
+        "(e.g., 1003 or 1009) or if there is a need to hide specific details about "
+        "the policy."
+    ),
+    1009: (
+        "1009 indicates that an endpoint is terminating the connection because it "
+        "has received a message that is too big for it to process."
+    ),
+    1010: (
+        "1010 indicates that an endpoint (client) is terminating the connection "
+        "because it has expected the server to negotiate one or more extension, but "
+        "the server didn't return them in the response message of the WebSocket "
+        "handshake."
+    ),
+    1011: (
+        "1011 indicates that a server is terminating the connection because it "
+        "encountered an unexpected condition that prevented it from fulfilling the "
+        "request."
+    ),
+    1012: 'IANA registry (not RFC 6455): "Service Restart".',
+    1013: 'IANA registry (not RFC 6455): "Try Again Later".',
+    1014: 'IANA registry (not RFC 6455): "Bad Gateway".',
+    1015: (
+        "1015 is a reserved value and MUST NOT be set as a status code in a Close "
+        "control frame by an endpoint. It is designated for use in applications "
+        "expecting a status code to indicate that the connection was closed due to a "
+        "failure to perform a TLS handshake (e.g., the server certificate can't be "
+        "verified)."
+    ),
+}
 
 
 #: Codes that describe what happened locally and never travel on the wire.
