@@ -42,6 +42,7 @@ __all__ = [
     "Server",
     "Side",
     "State",
+    "Tap",
     "WSLabError",
     "__version__",
     "accept_key",
@@ -66,6 +67,7 @@ _LAZY: dict[str, str] = {
     "enable_asyncio_run": ".jupyter",
     "serve": ".server",
     "servers": ".server",
+    "Tap": ".tap",
 }
 
 

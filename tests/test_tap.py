@@ -1,0 +1,377 @@
+"""The wire tap: a real client through the tap to a real server.
+
+The server and client are independent implementations (websockets), or raw
+sockets for byte-exact checks; the tap must forward every byte unchanged and
+record what RFC 6455 says went over the wire.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as WSRequest
+from websockets.sync.client import connect
+from websockets.sync.server import Server, ServerConnection, serve
+
+from wslab.closing import serialize_close
+from wslab.errors import ServerStartError
+from wslab.frames import Frame, Opcode, encode
+from wslab.handshake import Request, Response, accept_key, client_request, server_response
+from wslab.tap import Tap, taps
+from wslab.traffic import Direction, Kind, Record
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _echo(ws: ServerConnection) -> None:
+    for message in ws:
+        ws.send(message)
+
+
+def _page(connection: ServerConnection, request: WSRequest) -> object:
+    """Answer plain HTTP GETs of / with a page, as wslab servers do."""
+    if request.path == "/" and "websocket" not in request.headers.get("Upgrade", "").lower():
+        return connection.respond(200, "<h1>chat page</h1>\n")
+    return None
+
+
+@pytest.fixture
+def upstream() -> Iterator[Server]:
+    """A websockets echo server on a free port, in a thread."""
+    with serve(_echo, "127.0.0.1", 0, process_request=_page) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+@pytest.fixture
+def tap(upstream: Server) -> Iterator[Tap]:
+    port = upstream.socket.getsockname()[1]
+    with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+        yield tap
+
+
+def _wait_for(tap: Tap, predicate: object, timeout: float = 5.0) -> list[Record]:
+    """Wait until the records satisfy ``predicate`` (the tap decodes after forwarding)."""
+    done = threading.Event()
+
+    def check(_: Record | None = None) -> None:
+        if predicate(tap.records):  # type: ignore[operator]
+            done.set()
+
+    unsubscribe = tap.recorder.subscribe(check)
+    try:
+        check()
+        assert done.wait(timeout), f"records never matched; got {tap.records}"
+    finally:
+        unsubscribe()
+    return tap.records
+
+
+def _closed_twice(records: list[Record]) -> bool:
+    return sum(r.kind is Kind.TCP_CLOSE for r in records) >= 2
+
+
+def test_a_websocket_session_is_recorded_as_rfc_6455_describes(tap: Tap) -> None:
+    with connect(tap.url, compression=None) as ws:
+        ws.send("Hello")
+        assert ws.recv(timeout=5) == "Hello"
+        ws.send(b"\x00\xff")
+        assert ws.recv(timeout=5) == b"\x00\xff"
+        ws.ping(b"are you there").wait(5)
+    records = _wait_for(tap, _closed_twice)
+
+    kinds = [r.kind for r in records]
+    assert kinds[:3] == [Kind.CONNECT, Kind.HTTP_REQUEST, Kind.HTTP_RESPONSE]
+    request = Request.parse(records[1].data)
+    response = Response.parse(records[2].data)
+    assert request.path == "/chat"
+    assert response.status == 101
+    key = request.headers.get("Sec-WebSocket-Key")
+    assert key is not None
+    assert response.headers.get("Sec-WebSocket-Accept") == accept_key(key)
+
+    frames = tap.frames()
+    assert [(d, f.opcode, f.payload) for d, f in frames] == [
+        (Direction.TO_SERVER, Opcode.TEXT, b"Hello"),
+        (Direction.TO_CLIENT, Opcode.TEXT, b"Hello"),
+        (Direction.TO_SERVER, Opcode.BINARY, b"\x00\xff"),
+        (Direction.TO_CLIENT, Opcode.BINARY, b"\x00\xff"),
+        (Direction.TO_SERVER, Opcode.PING, b"are you there"),
+        (Direction.TO_CLIENT, Opcode.PONG, b"are you there"),
+        (Direction.TO_SERVER, Opcode.CLOSE, serialize_close(1000)),
+        (Direction.TO_CLIENT, Opcode.CLOSE, serialize_close(1000)),
+    ]
+    for record in records:
+        if record.kind is not Kind.FRAME:
+            continue
+        assert record.frame is not None and record.header is not None
+        if record.direction is Direction.TO_SERVER:
+            # Masked on the wire (5.3), unmasked in the decoded frame.
+            mask_key = record.header.mask_key
+            assert mask_key is not None
+            assert record.data == encode(record.frame, mask_key)
+            assert record.frame.payload not in record.data or not record.frame.payload
+        else:
+            assert record.header.mask_key is None
+            assert record.data == encode(record.frame)
+
+    # Section 7.1.1: the server closes TCP first; the tap says so.
+    closes = [r for r in records if r.kind is Kind.TCP_CLOSE]
+    assert [r.direction for r in closes] == [Direction.TO_CLIENT, Direction.TO_SERVER]
+    assert "server closed TCP first" in closes[0].text
+    assert records[-1].kind is Kind.TCP_CLOSE
+    assert all(a.time <= b.time for a, b in itertools.pairwise(records))
+
+
+def test_compressed_frames_are_shown_inflated(tap: Tap) -> None:
+    # websockets negotiates permessage-deflate (RFC 7692) by default, as browsers do.
+    with connect(tap.url) as ws:
+        ws.send("Hello, Hello, Hello, Hello")
+        assert ws.recv(timeout=5) == "Hello, Hello, Hello, Hello"
+    records = _wait_for(tap, _closed_twice)
+    texts = [r for r in records if r.frame is not None and r.frame.opcode is Opcode.TEXT]
+    assert len(texts) == 2
+    for record in texts:
+        assert record.frame is not None and record.frame.rsv1
+        assert b"Hello" not in record.frame.payload  # compressed on the wire
+        assert "'Hello, Hello, Hello, Hello'" in record.text
+        assert f"compressed to {len(record.frame.payload)} bytes" in record.text
+
+
+def _raw_server(listener: socket.socket, script: bytes, expect: int, received: bytearray) -> None:
+    """Accept one connection; after the request head, send ``script``.
+
+    Then read ``expect`` more bytes, close TCP first (as a server should,
+    7.1.1), and read until the client closes too.
+    """
+    conn, _ = listener.accept()
+    with conn:
+        while b"\r\n\r\n" not in received:
+            received += conn.recv(4096)
+        head_end = received.index(b"\r\n\r\n") + 4
+        conn.sendall(script)
+        while len(received) < head_end + expect:
+            received += conn.recv(4096)
+        conn.shutdown(socket.SHUT_WR)
+        while chunk := conn.recv(4096):
+            received += chunk
+
+
+def test_bytes_are_forwarded_unchanged_both_ways() -> None:
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    request = client_request("127.0.0.1", "/chat", key=key).serialize()
+    client_frames = (
+        encode(Frame(Opcode.TEXT, b"Hello"), b"\x37\xfa\x21\x3d")  # RFC 6455 5.7
+        + encode(Frame(Opcode.TEXT, b"Hel", fin=False), b"\x01\x02\x03\x04")
+        + encode(Frame(Opcode.CONT, b"lo"), b"\x05\x06\x07\x08")
+        + encode(Frame(Opcode.BINARY, bytes(range(256)) * 300), b"\xaa\xbb\xcc\xdd")
+        + encode(Frame(Opcode.CLOSE, serialize_close(1000)), b"\x00\x00\x00\x00")
+    )
+    server_script = (
+        server_response(key).serialize()
+        + encode(Frame(Opcode.TEXT, b"Hello"))
+        + encode(Frame(Opcode.PING, b"Hello"))
+        + encode(Frame(Opcode.CLOSE, serialize_close(1001, "bye")))
+    )
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(
+            target=_raw_server, args=(listener, server_script, len(client_frames), received)
+        )
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+            got = bytearray()
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                # Dribble the request and the frames in small pieces.
+                stream = request + client_frames
+                for i in range(0, len(stream), 7000):
+                    client.sendall(stream[i : i + 7000])
+                while chunk := client.recv(65536):
+                    got += chunk
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+
+    assert bytes(received) == request + client_frames
+    assert bytes(got) == server_script
+    # Every byte is in exactly one record, in order, in each direction.
+    for direction, stream in ((Direction.TO_SERVER, received), (Direction.TO_CLIENT, got)):
+        assert b"".join(r.data for r in records if r.direction is direction) == stream
+    frames = tap.frames()
+    assert [f.payload for d, f in frames if d is Direction.TO_SERVER][:3] == [
+        b"Hello",
+        b"Hel",
+        b"lo",
+    ]
+    assert (Direction.TO_CLIENT, Frame(Opcode.PING, b"Hello")) in frames
+    rfc_example = next(r for r in records if r.direction is Direction.TO_SERVER and r.frame)
+    assert rfc_example.data == bytes.fromhex("818537fa213d7f9f4d5158")
+    assert not any(r.kind is Kind.ERROR for r in records)
+
+
+def test_a_plain_http_get_passes_through(tap: Tap, upstream: Server) -> None:
+    with urllib.request.urlopen(tap.page_url, timeout=5) as reply:
+        assert reply.status == 200
+        assert reply.read() == b"<h1>chat page</h1>\n"
+    records = _wait_for(tap, lambda rs: any(r.kind is Kind.HTTP_RESPONSE for r in rs))
+    request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
+    response = next(r for r in records if r.kind is Kind.HTTP_RESPONSE)
+    assert request.text == "GET / HTTP/1.1"
+    assert response.text == "HTTP/1.1 200 OK"
+    assert response.data.endswith(b"\r\n\r\n<h1>chat page</h1>\n")
+    assert not any(r.kind is Kind.FRAME for r in records)
+
+
+def test_a_refused_upgrade_is_recorded_as_http() -> None:
+    body = b"Origin not allowed\n"
+    refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=_raw_server, args=(listener, refusal, 0, received))
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                client.sendall(
+                    client_request("127.0.0.1", "/chat", origin="http://evil").serialize()
+                )
+                got = b""
+                while chunk := client.recv(4096):
+                    got += chunk
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+    assert got == refusal
+    response = next(r for r in records if r.kind is Kind.HTTP_RESPONSE)
+    assert response.text == "HTTP/1.1 403 Forbidden" and response.data == refusal
+    assert not any(r.kind in (Kind.FRAME, Kind.ERROR) for r in records)
+
+
+def test_undecodable_bytes_are_forwarded_and_reported() -> None:
+    garbage = b"\x16\x03\x01 this is TLS, not HTTP\r\n\r\n"
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=_raw_server, args=(listener, b"", 0, received))
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                client.sendall(garbage)
+                assert client.recv(10) == b""
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+    assert bytes(received) == garbage
+    errors = [r for r in records if r.kind is Kind.ERROR]
+    assert len(errors) == 1 and errors[0].data == garbage
+    assert "malformed HTTP" in errors[0].text
+
+
+def test_many_connections_at_once(tap: Tap) -> None:
+    def talk(n: int) -> str:
+        with connect(tap.url, compression=None) as ws:
+            ws.send(f"message {n}")
+            return str(ws.recv(timeout=10))
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        replies = list(pool.map(talk, range(30)))
+    assert replies == [f"message {n}" for n in range(30)]
+    records = _wait_for(tap, lambda rs: sum(r.kind is Kind.TCP_CLOSE for r in rs) == 60)
+    connections = {r.connection for r in records if r.kind is Kind.CONNECT}
+    assert len(connections) == 30
+    for connection in connections:
+        texts = [f.payload for _, f in tap.frames(connection) if f.opcode is Opcode.TEXT]
+        assert len(texts) == 2 and texts[0] == texts[1]
+
+
+def test_stop_closes_the_listener_and_open_connections(upstream: Server) -> None:
+    port = upstream.socket.getsockname()[1]
+    tap = Tap(f"ws://127.0.0.1:{port}/chat")
+    assert tap in taps()
+    with connect(tap.url, compression=None) as ws:
+        tap.stop()
+        assert not tap.running and tap not in taps()
+        assert not tap._handlers and not tap._writers  # no leaked tasks or sockets
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", tap.port), timeout=5).close()
+        with pytest.raises(ConnectionClosed):  # the tap dropped the connection
+            ws.send("still there?")
+            ws.recv(timeout=5)
+    tap.stop()  # stopping twice is fine
+    assert "stopped" in repr(tap)
+
+
+def test_a_server_object_works_as_upstream(upstream: Server) -> None:
+    class FakeServer:
+        host = "127.0.0.1"
+        port = upstream.socket.getsockname()[1]
+        path = "/room"
+
+    with Tap(FakeServer()) as tap:
+        assert tap.url == f"ws://127.0.0.1:{tap.port}/room"
+        assert tap.page_url == f"http://127.0.0.1:{tap.port}/"
+        with connect(tap.url, compression=None) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "hi"
+        records = _wait_for(tap, _closed_twice)
+        assert Request.parse(records[1].data).path == "/room"
+        tap.clear()
+        assert tap.records == []
+
+
+def test_an_unreachable_server_is_reported() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as placeholder:
+        port = placeholder.getsockname()[1]
+    # Nothing listens on ``port`` any more.
+    with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+        with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+            assert client.recv(10) == b""
+        records = _wait_for(tap, lambda rs: bool(rs))
+    assert records[0].kind is Kind.ERROR
+    assert "cannot reach the server" in records[0].text
+
+
+def test_bad_arguments_give_clear_errors() -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        Tap("http://127.0.0.1:8080/chat")
+    with pytest.raises(ValueError, match="wss://"):
+        Tap("wss://127.0.0.1:8080/chat")
+    with pytest.raises(ValueError, match="Tap\\(\\) takes"):
+        Tap(8080)  # type: ignore[arg-type]
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(ServerStartError, match="already in use"):
+            Tap("ws://127.0.0.1:9/chat", port=port)
+
+
+def test_records_can_be_decoded_from_any_chunking() -> None:
+    """The decoder alone (sans I/O): one byte at a time gives the same records."""
+    from wslab.tap import ConnectionDecoder
+
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    up = client_request("h", "/chat", key=key).serialize() + encode(
+        Frame(Opcode.TEXT, b"Hello"), b"\x37\xfa\x21\x3d"
+    )
+    down = server_response(key).serialize() + encode(Frame(Opcode.TEXT, b"Hello"))
+
+    def decode(step: int) -> list[tuple[object, ...]]:
+        decoder = ConnectionDecoder(1, lambda: 0.0)
+        records = []
+        for i in range(0, max(len(up), len(down)), step):
+            records += decoder.data(Direction.TO_SERVER, up[i : i + step])
+            records += decoder.data(Direction.TO_CLIENT, down[i : i + step])
+        return sorted((r.direction.name, r.kind.name, r.data, r.text) for r in records)
+
+    whole = decode(len(up) + len(down))
+    assert decode(1) == whole
+    assert [kind for _, kind, _, _ in whole].count("FRAME") == 2

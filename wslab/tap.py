@@ -1,0 +1,562 @@
+"""The wire tap: a recording TCP proxy between a client and a server.
+
+Browsers' developer tools show WebSocket *messages*; the tap shows the real
+*bytes*. Point a client (a kernel client or a browser) at ``tap.url`` instead
+of the server's URL: the tap forwards every byte unchanged and at once, and
+only afterwards decodes a copy of it with wslab's own core, so watching never
+changes what happens on the wire::
+
+    client  <-->  Tap (127.0.0.1:random port)  <-->  server
+
+What it records, as :class:`wslab.traffic.Record` objects in ``tap.records``:
+
+* ``CONNECT`` when a client connects and the tap reaches the server;
+* ``HTTP_REQUEST`` / ``HTTP_RESPONSE``: the opening handshake (RFC 6455
+  section 4), or any other HTTP exchange such as ``GET /`` for the chat page;
+* ``FRAME``: every frame (section 5.2), with its raw bytes (client frames are
+  masked on the wire, section 5.3) and the decoded, unmasked :class:`Frame`;
+* ``TCP_CLOSE``: each side's TCP FIN, in the order they happened (section 7.1.1
+  says the server should close TCP first);
+* ``ERROR``: bytes the tap could not decode; they were still forwarded.
+
+Everything runs on the shared background loop (:mod:`wslab.loop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import itertools
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .errors import HandshakeError, ProtocolError, ServerStartError
+from .frames import Frame, FrameDecoder, Header, Opcode
+from .handshake import Headers, Request, Response, split_head
+from .loop import run_sync
+from .traffic import Direction, Kind, Record, Recorder
+from .uri import parse_uri
+
+__all__ = ["ConnectionDecoder", "Tap", "taps"]
+
+#: How many bytes the tap reads from a socket at once.
+_CHUNK = 65536
+#: The largest message the tap inflates for display (permessage-deflate).
+_MAX_INFLATE = 2**20
+#: Seconds to wait for the upstream server to accept a connection.
+_CONNECT_TIMEOUT = 5.0
+
+_running: list[Tap] = []
+
+
+class _Upstream(Protocol):
+    """Anything with a host, a port and a path, such as a wslab Server."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+class _Mode(enum.Enum):
+    """What the next bytes in one direction are expected to be."""
+
+    HTTP = "http head"  # an HTTP request or response head
+    BODY = "http body"  # the body of an HTTP message, until it is complete
+    WAIT = "waiting for 101"  # after an Upgrade request, until the server answers
+    FRAMES = "frames"  # after 101 Switching Protocols (section 4.2.2)
+    BROKEN = "undecodable"  # after an error: forward, but no longer decode
+
+
+class _Half:
+    """The decoding state of one direction of one connection."""
+
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self.mode = _Mode.HTTP
+        self.buffer = bytearray()
+        self.body_left: int | None = 0  # None: the body runs until TCP closes
+        self.pending_head = b""
+        self.pending_text = ""
+        self.pending_kind = Kind.HTTP_REQUEST
+        self.frames = FrameDecoder(side=None, max_size=None, allow_rsv1=True)
+        # permessage-deflate (RFC 7692): one raw-deflate stream per direction.
+        self.inflater: Any = None
+        self.in_compressed_message = False
+        self.closed = False
+
+
+class ConnectionDecoder:
+    """Turn the two byte streams of one TCP connection into records, sans I/O.
+
+    The tap feeds it a copy of every chunk it forwards; tests and lessons can
+    feed it bytes directly. It never raises on what it decodes: whatever it
+    cannot understand becomes an ``ERROR`` record.
+
+    Args:
+        connection: The number that tells this connection's records apart.
+        clock: Returns the current time in seconds, for ``Record.time``.
+    """
+
+    def __init__(self, connection: int, clock: Callable[[], float]) -> None:
+        self.connection = connection
+        self.clock = clock
+        self._halves = {
+            Direction.TO_SERVER: _Half(Direction.TO_SERVER),
+            Direction.TO_CLIENT: _Half(Direction.TO_CLIENT),
+        }
+        self._closed_first: Direction | None = None
+
+    def connect(self, text: str) -> Record:
+        """The record of the TCP connection opening."""
+        return self._record(Direction.NONE, Kind.CONNECT, text=text)
+
+    def data(self, direction: Direction, data: bytes) -> list[Record]:
+        """Decode ``data`` that travelled in ``direction``; return the new records."""
+        half = self._halves[direction]
+        if half.mode is _Mode.BROKEN:
+            return [self._record(direction, Kind.ERROR, data, f"{len(data)} bytes not decoded")]
+        half.buffer += data
+        records: list[Record] = []
+        progress = True
+        while progress and half.buffer:
+            progress = self._step(half, records)
+        return records
+
+    def eof(self, direction: Direction) -> Record:
+        """The record of one side closing its half of TCP (sending a FIN)."""
+        half = self._halves[direction]
+        half.closed = True
+        who = "client" if direction is Direction.TO_SERVER else "server"
+        if self._closed_first is None:
+            self._closed_first = direction
+            text = f"{who} closed TCP first (FIN)"
+        else:
+            text = f"{who} closed TCP (FIN)"
+        if half.mode is _Mode.BODY and half.pending_head:
+            # A body that runs until the connection closes is complete now.
+            self._finish_body(half, [])
+        left = len(half.buffer) + half.frames.buffered
+        if left:
+            text += f", {left} bytes of an incomplete {half.mode.value} left"
+        return self._record(direction, Kind.TCP_CLOSE, text=text)
+
+    @property
+    def closed_first(self) -> Direction | None:
+        """Which direction's FIN came first: TO_SERVER means the client closed first."""
+        return self._closed_first
+
+    # Decoding, one step at a time. Each step consumes bytes from the buffer
+    # and returns whether it made progress (False: wait for more bytes).
+
+    def _step(self, half: _Half, records: list[Record]) -> bool:
+        if half.mode is _Mode.HTTP:
+            return self._step_head(half, records)
+        if half.mode is _Mode.BODY:
+            return self._step_body(half, records)
+        if half.mode is _Mode.FRAMES:
+            return self._step_frames(half, records)
+        return False  # WAIT: keep the bytes until the server answers.
+
+    def _step_head(self, half: _Half, records: list[Record]) -> bool:
+        try:
+            parts = split_head(bytes(half.buffer))
+        except HandshakeError as error:
+            self._break(half, records, f"not HTTP: {error}")
+            return False
+        if parts is None:
+            return False
+        head, rest = parts
+        half.buffer = bytearray(rest)
+        try:
+            if half.direction is Direction.TO_SERVER:
+                self._request(half, Request.parse(head), head, records)
+            else:
+                self._response(half, Response.parse(head), head, records)
+        except HandshakeError as error:
+            half.buffer = bytearray(head + rest)
+            self._break(half, records, f"malformed HTTP: {error}")
+        return True
+
+    def _request(self, half: _Half, request: Request, head: bytes, records: list[Record]) -> None:
+        upgrade = "websocket" in request.headers.tokens("Upgrade")
+        self._start_body(half, Kind.HTTP_REQUEST, head, request.headers, upgrade, records)
+        if upgrade:
+            # Frames may follow only after the server's 101 (section 4.1).
+            switched = self._halves[Direction.TO_CLIENT].mode is _Mode.FRAMES
+            half.mode = _Mode.FRAMES if switched else _Mode.WAIT
+
+    def _response(
+        self, half: _Half, response: Response, head: bytes, records: list[Record]
+    ) -> None:
+        client = self._halves[Direction.TO_SERVER]
+        switching = response.status == 101
+        # 1xx, 204 and 304 responses never have a body (RFC 9112 section 6.3).
+        no_body = response.status < 200 or response.status in (204, 304)
+        self._start_body(half, Kind.HTTP_RESPONSE, head, response.headers, no_body, records)
+        if switching:
+            half.mode = _Mode.FRAMES
+            extensions = response.headers.tokens("Sec-WebSocket-Extensions")
+            if any(t.split(";")[0].strip() == "permessage-deflate" for t in extensions):
+                for each in self._halves.values():
+                    each.inflater = zlib.decompressobj(wbits=-15)
+        if client.mode is _Mode.WAIT:
+            # The client's bytes after its Upgrade request are frames if the
+            # server switched protocols, and HTTP again if it refused.
+            client.mode = _Mode.FRAMES if switching else _Mode.HTTP
+            more: list[Record] = []
+            while client.buffer and self._step(client, more):
+                pass
+            records.extend(more)
+
+    def _start_body(
+        self,
+        half: _Half,
+        kind: Kind,
+        head: bytes,
+        headers: Headers,
+        no_body: bool,
+        records: list[Record],
+    ) -> None:
+        half.pending_head = head
+        half.pending_kind = kind
+        half.pending_text = head.split(b"\r\n", 1)[0].decode("latin-1")
+        length = headers.get("Content-Length")
+        if no_body or (length is None and kind is Kind.HTTP_REQUEST):
+            half.body_left = 0
+        elif length is not None and length.strip().isdigit():
+            half.body_left = int(length)
+        else:
+            half.body_left = None  # The body ends when the server closes TCP.
+        half.mode = _Mode.BODY
+        self._step_body(half, records)
+
+    def _step_body(self, half: _Half, records: list[Record]) -> bool:
+        if half.body_left is None:
+            return False
+        take = min(half.body_left, len(half.buffer))
+        half.pending_head += bytes(half.buffer[:take])
+        del half.buffer[:take]
+        half.body_left -= take
+        if half.body_left:
+            return False
+        self._finish_body(half, records)
+        return True
+
+    def _finish_body(self, half: _Half, records: list[Record]) -> None:
+        records.append(
+            self._record(half.direction, half.pending_kind, half.pending_head, half.pending_text)
+        )
+        half.pending_head = b""
+        if half.mode is _Mode.BODY:
+            half.mode = _Mode.HTTP
+
+    def _step_frames(self, half: _Half, records: list[Record]) -> bool:
+        data = bytes(half.buffer)
+        half.buffer.clear()
+        try:
+            decoded = half.frames.feed_raw(data)
+        except ProtocolError as error:
+            self._break(half, records, f"undecodable frame: {error}")
+            return False
+        for raw in decoded:
+            text = self._describe(half, raw.frame)
+            records.append(
+                self._record(half.direction, Kind.FRAME, raw.data, text, raw.frame, raw.header)
+            )
+        return False  # The frame decoder keeps any partial frame itself.
+
+    def _describe(self, half: _Half, frame: Frame) -> str:
+        """Summarize a frame, inflating permessage-deflate payloads (RFC 7692)."""
+        if half.inflater is None or frame.is_control:
+            return str(frame)
+        if frame.opcode is not Opcode.CONT:
+            half.in_compressed_message = frame.rsv1
+        if not half.in_compressed_message:
+            return str(frame)
+        try:
+            data = half.inflater.decompress(frame.payload, _MAX_INFLATE)
+            if frame.fin:
+                # RFC 7692 7.2.2: the sender removed this empty block's tail.
+                data += half.inflater.decompress(b"\x00\x00\xff\xff", _MAX_INFLATE)
+        except zlib.error as error:
+            half.inflater = None
+            return f"{frame} (compressed, cannot inflate: {error})"
+        if half.inflater.unconsumed_tail:
+            half.inflater = None  # Too big to show; stop inflating this direction.
+            return f"{frame} (compressed, too large to inflate)"
+        shown = Frame(frame.opcode, data, fin=frame.fin)
+        wire = len(frame.payload)
+        return f"{shown} (compressed to {wire} byte{'' if wire == 1 else 's'})"
+
+    def _break(self, half: _Half, records: list[Record], text: str) -> None:
+        data = bytes(half.buffer)
+        half.buffer.clear()
+        half.mode = _Mode.BROKEN
+        records.append(self._record(half.direction, Kind.ERROR, data, text))
+
+    def _record(
+        self,
+        direction: Direction,
+        kind: Kind,
+        data: bytes = b"",
+        text: str = "",
+        frame: Frame | None = None,
+        header: Header | None = None,
+    ) -> Record:
+        return Record(self.clock(), self.connection, direction, kind, data, frame, header, text)
+
+
+class Tap:
+    """A recording proxy in front of a WebSocket server.
+
+    Args:
+        upstream: The server to watch: a wslab ``Server`` (anything with
+            ``.host``, ``.port`` and ``.path``) or a URL like
+            ``ws://127.0.0.1:8080/chat``.
+        host: Where the tap listens; 127.0.0.1 keeps it private to this machine.
+        port: The tap's port; 0 (the default) picks a free one.
+
+    Raises:
+        ServerStartError: The port is invalid or already in use.
+        ValueError: ``upstream`` is not a ``ws://`` URL or server.
+
+    Example::
+
+        tap = Tap(server)        # or Tap("ws://127.0.0.1:8080/chat")
+        client = Client(tap.url) # talk through the tap
+        tap.diagram()            # the sequence diagram of what went over the wire
+    """
+
+    def __init__(self, upstream: _Upstream | str, *, host: str = "127.0.0.1", port: int = 0):
+        if isinstance(upstream, str):
+            uri = parse_uri(upstream)
+            if uri.secure:
+                raise ValueError(
+                    f"{upstream!r} is wss://: the tap reads plain bytes, so tap a ws:// server"
+                )
+            self.upstream_host, self.upstream_port, self.path = uri.host, uri.port, uri.path
+        elif all(hasattr(upstream, name) for name in ("host", "port", "path")):
+            self.upstream_host = str(upstream.host)
+            self.upstream_port = int(upstream.port)
+            self.path = str(upstream.path)
+        else:
+            raise ValueError(
+                f"Tap() takes a server or a URL like ws://127.0.0.1:8080/chat, got {upstream!r}"
+            )
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ServerStartError(f"port must be a number from 0 to 65535, got {port!r}")
+        self.host = host
+        self.recorder = Recorder()
+        self._start_time = time.monotonic()
+        self._ids = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = run_sync(self._open(port), timeout=_CONNECT_TIMEOUT)
+        _running.append(self)
+
+    # Public API
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL through the tap, with the upstream's path."""
+        return f"ws://{self._host_port}{self.path}"
+
+    @property
+    def page_url(self) -> str:
+        """The HTTP URL of the server's page, through the tap."""
+        return f"http://{self._host_port}/"
+
+    @property
+    def records(self) -> list[Record]:
+        """A copy of everything recorded so far, oldest first."""
+        return list(self.recorder.records)
+
+    @property
+    def running(self) -> bool:
+        """Whether the tap still accepts connections."""
+        return self._server is not None
+
+    def frames(self, connection: int | None = None) -> list[tuple[Direction, Frame]]:
+        """The decoded frames so far, as ``(direction, frame)`` pairs.
+
+        Args:
+            connection: Only this connection's frames; None for all of them.
+        """
+        return [
+            (r.direction, r.frame)
+            for r in self.records
+            if r.frame is not None and connection in (None, r.connection)
+        ]
+
+    def clear(self) -> None:
+        """Forget the records so far (connections stay open)."""
+        self.recorder.clear()
+
+    def stop(self) -> None:
+        """Stop listening and close every connection through the tap."""
+        if self._server is None:
+            return
+        try:
+            run_sync(self._close(), timeout=_CONNECT_TIMEOUT)
+        finally:
+            self._server = None
+            if self in _running:
+                _running.remove(self)
+
+    def hex_view(self, connection: int | None = None, *, limit: int = 64) -> Any:
+        """The recorded bytes as annotated, colour-coded hex (HTML in a notebook).
+
+        Args:
+            connection: Only this connection; None for all.
+            limit: Show at most this many bytes of each frame's payload.
+        """
+        from .display import hex_view
+
+        return hex_view(self._select(connection), limit=limit)
+
+    def diagram(self, connection: int | None = None, *, times: bool = False) -> Any:
+        """The sequence diagram of the recorded traffic (SVG in a notebook).
+
+        Args:
+            connection: Only this connection; None for all.
+            times: Label each arrow with its time; off by default so that a
+                lesson's stored output stays the same from run to run.
+        """
+        from .display import sequence_diagram
+
+        return sequence_diagram(self._select(connection), times=times)
+
+    def __enter__(self) -> Tap:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        upstream = f"{self.upstream_host}:{self.upstream_port}"
+        return f"<Tap {self.url} -> {upstream}, {len(self.recorder.records)} records, {state}>"
+
+    def _repr_html_(self) -> str:
+        html: str = self.diagram()._repr_html_()
+        return html
+
+    # The proxy itself, on the background loop
+
+    @property
+    def _host_port(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def _select(self, connection: int | None) -> list[Record]:
+        return [r for r in self.records if connection in (None, r.connection)]
+
+    def _clock(self) -> float:
+        return time.monotonic() - self._start_time
+
+    async def _open(self, port: int) -> int:
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, port)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ServerStartError(
+                    f"port {port} is already in use: pick another port, or port=0 for a free one"
+                ) from None
+            raise ServerStartError(f"cannot listen on {self.host}:{port}: {error}") from None
+        sockname = self._server.sockets[0].getsockname()
+        return int(sockname[1])
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=_CONNECT_TIMEOUT)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
+        decoder = ConnectionDecoder(next(self._ids), self._clock)
+        upstream_writer: asyncio.StreamWriter | None = None
+        try:
+            try:
+                upstream_reader, upstream = await asyncio.wait_for(
+                    asyncio.open_connection(self.upstream_host, self.upstream_port),
+                    _CONNECT_TIMEOUT,
+                )
+            except (OSError, TimeoutError) as error:
+                where = f"{self.upstream_host}:{self.upstream_port}"
+                self.recorder.add(
+                    decoder._record(
+                        Direction.NONE,
+                        Kind.ERROR,
+                        text=f"cannot reach the server at {where} ({error}): is it running?",
+                    )
+                )
+                return
+            upstream_writer = upstream
+            self._writers.add(upstream)
+            peer = writer.get_extra_info("peername")
+            client = f"{peer[0]}:{peer[1]}" if peer else "client"
+            self.recorder.add(decoder.connect(f"{client} connected through the tap"))
+            await asyncio.gather(
+                self._pump(reader, upstream, Direction.TO_SERVER, decoder),
+                self._pump(upstream_reader, writer, Direction.TO_CLIENT, decoder),
+            )
+        finally:
+            for each in (writer, upstream_writer):
+                if each is not None:
+                    each.close()
+                    self._writers.discard(each)
+            self._handlers.discard(task)
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        direction: Direction,
+        decoder: ConnectionDecoder,
+    ) -> None:
+        """Copy one direction until EOF: forward first, then decode the copy."""
+        while True:
+            try:
+                data = await reader.read(_CHUNK)
+            except OSError:
+                data = b""  # A reset ends this direction like a FIN does.
+            if not data:
+                self.recorder.add(decoder.eof(direction))
+                # Pass the FIN on (a half-close), so each end sees what the
+                # other really did; closing the closing handshake is in 7.1.1.
+                try:
+                    if writer.can_write_eof() and not writer.is_closing():
+                        writer.write_eof()
+                except OSError:
+                    pass
+                return
+            try:
+                writer.write(data)
+                await writer.drain()
+            except OSError:
+                pass  # The other side is gone; its reader reports that.
+            for record in decoder.data(direction, data):
+                self.recorder.add(record)
+
+
+def taps() -> list[Tap]:
+    """The taps that are running in this kernel."""
+    return list(_running)
