@@ -23,9 +23,11 @@ hanging the grader.
 
 from __future__ import annotations
 
+import dis
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ __all__ = [
     "equal",
     "fail",
     "hex_diff",
+    "own_work",
     "part",
     "raises",
     "rfc_link",
@@ -52,6 +55,14 @@ RFC_URL = "https://www.rfc-editor.org/rfc/rfc6455#section-{}"
 DEFAULT_TIMEOUT = 5.0
 #: How many bytes of a long bytes value a failure message shows.
 HEX_WINDOW = 16
+
+
+#: What to do about a function that still raises NotImplementedError.
+_NOT_WRITTEN = (
+    "The cell that defines it still raises NotImplementedError.",
+    "Replace `raise NotImplementedError()` with your code, run that cell,",
+    "then run this test cell again.",
+)
 
 
 class CheckFailed(AssertionError):
@@ -131,20 +142,11 @@ def part(name: str) -> Iterator[None]:
     except AssertionError:
         raise  # Failed checks (and students' own asserts) explain themselves.
     except NotImplementedError:
-        raise fail(
-            name,
-            "not written yet",
-            lines=(
-                "The cell that defines it still raises NotImplementedError.",
-                "Replace `raise NotImplementedError()` with your code, run that cell,",
-                "then run this test cell again.",
-            ),
-            cls=NotImplementedYet,
-        ) from None
+        raise fail(name, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet) from None
     except Exception as exc:
         raise fail(
             name,
-            f"your code raised {type(exc).__name__}: {exc}",
+            f"{type(exc).__name__}: {exc}",
             lines=("The traceback above shows the line of your code where it happened.",),
         ) from exc
     print(f"✓ {name}: all checks passed")
@@ -175,6 +177,9 @@ def equal(
         CheckFailed: The values differ.
     """
     __tracebackhide__ = True
+    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+        # A function asked for a tuple may return a list: compare the items.
+        actual, expected = tuple(actual), tuple(expected)
     if _same_type(actual, expected) and actual == expected:
         return
     if actual is None and expected is not None:
@@ -287,6 +292,53 @@ def raises(
     )
 
 
+def own_work(fn: Callable[..., Any], *, library: str = "wslab") -> None:
+    """Check that a student's function does not call the library it re-implements.
+
+    Exercises ask students to write what wslab already does; the tests compare
+    their result with wslab's as the reference, so a function that simply calls
+    wslab would pass without teaching anything. This looks at the global names
+    and imports the function (and the helper functions it calls from the same
+    notebook) uses, and fails if one of them comes from ``library``.
+
+    Raises:
+        CheckFailed: The function uses ``library``.
+    """
+    __tracebackhide__ = True
+    name = getattr(fn, "__name__", repr(fn))
+    seen: set[CodeType] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        function = todo.pop()
+        code = getattr(function, "__code__", None)
+        if not isinstance(code, CodeType) or code in seen:
+            continue
+        seen.add(code)
+        namespace: dict[str, Any] = getattr(function, "__globals__", {})
+        for used in _global_names(code):
+            value = namespace.get(used)
+            module = (
+                value.__name__
+                if isinstance(value, ModuleType)
+                else getattr(value, "__module__", None)
+            )
+            for origin in (used, module):
+                if isinstance(origin, str) and (
+                    origin == library or origin.startswith(library + ".")
+                ):
+                    raise fail(
+                        name,
+                        f"uses {used}" + ("" if used == origin else f" (from {origin})"),
+                        lines=(
+                            "This exercise is about writing it yourself; the tests use",
+                            f"{library} only as the reference to compare your answer with.",
+                        ),
+                        hint="compute it with the standard library (hashlib, base64, struct).",
+                    )
+            if inspect.isfunction(value) and value.__module__ == function.__module__:
+                todo.append(value)  # A helper the student wrote: check it too.
+
+
 def hex_diff(actual: bytes, expected: bytes, *, window: int = HEX_WINDOW) -> str:
     """Show two byte strings in hex, one above the other, marking the first difference.
 
@@ -362,10 +414,14 @@ class Peer:
         timeout: How long :meth:`expect` waits for a message, in seconds.
     """
 
-    def __init__(self, connection: ClientConnection, name: str, timeout: float) -> None:
+    def __init__(
+        self, connection: ClientConnection, name: str, timeout: float, server: Any = None
+    ) -> None:
         self._connection = connection
         self.name = name
         self.timeout = timeout
+        # The server under test, if known: its recorder holds the handler's traceback.
+        self._server = server
 
     def send(self, message: str | bytes) -> None:
         """Send a text (``str``) or binary (``bytes``) message to the server."""
@@ -433,24 +489,48 @@ class Peer:
     def _closed(self, what: str, exc: Exception) -> CheckFailed:
         rcvd = getattr(exc, "rcvd", None)
         code = getattr(rcvd, "code", None)
+        shown = f"code {code} {getattr(rcvd, 'reason', '')!r}" if code else "no close frame"
+        problem = f"the server closed {self.name}'s connection ({shown})"
         if code == 1011:
-            hint = "your handler raised an exception: look for its traceback in the output."
-        elif code is None:
+            # 1011: the handler raised (RFC 6455 7.4.1); name its exception.
+            error = self._handler_error()
+            if "NotImplementedError" in error:
+                handler = getattr(self._server, "handler_name", None) or "your handler"
+                return fail(handler, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet)
+            lines = (f"your handler raised {error}",) if error else ()
+            hint = "the handler's traceback is printed in the output above."
+            return fail(what, problem, lines=lines, hint=hint, rfc="7.4.1")
+        if code is None:
             hint = "the connection dropped without a close frame: did the server stop?"
         else:
             hint = "a handler should keep the connection open while messages arrive."
-        shown = f"code {code} {getattr(rcvd, 'reason', '')!r}" if code else "no close frame"
-        return fail(what, f"the server closed {self.name}'s connection ({shown})", hint=hint)
+        return fail(what, problem, hint=hint)
+
+    def _handler_error(self) -> str:
+        """The last line of the handler's last traceback, e.g. ``"KeyError: 'x'"``."""
+        recorder = getattr(self._server, "recorder", None)
+        records = list(getattr(recorder, "records", ()))
+        errors = [r.text for r in records if getattr(r.kind, "name", "") == "ERROR" and r.text]
+        if not errors:
+            return ""
+        lines = errors[-1].strip().splitlines()
+        return lines[-1] if lines else ""
 
 
 def connect(
-    server: _HasURL | str, *, name: str = "client", timeout: float = DEFAULT_TIMEOUT
+    server: _HasURL | str,
+    *,
+    name: str = "client",
+    query: str = "",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Peer:
     """Open a grading client to ``server`` (a ``Server`` or a ``ws://`` URL).
 
     Args:
         server: What :func:`serving` yielded, or a URL.
         name: A label for failure messages, e.g. ``"alice"``.
+        query: A query string for the URL, e.g. ``"name=alice"`` (the chat
+            naming convention of :mod:`wslab.handlers`).
         timeout: Limit for the opening handshake and for each :meth:`Peer.expect`.
 
     Raises:
@@ -460,6 +540,8 @@ def connect(
     from websockets.sync.client import connect as ws_connect
 
     url = server if isinstance(server, str) else server.url
+    if query:
+        url += ("&" if "?" in url else "?") + query
     try:
         connection = ws_connect(url, open_timeout=timeout, close_timeout=timeout)
     except Exception as exc:
@@ -468,7 +550,17 @@ def connect(
             f"{type(exc).__name__}: {exc}",
             rfc="4.1",
         ) from exc
-    return Peer(connection, name, timeout)
+    return Peer(connection, name, timeout, None if isinstance(server, str) else server)
+
+
+def _global_names(code: CodeType) -> Iterator[str]:
+    """The global names and imported modules used by ``code`` and its inner functions."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME", "IMPORT_NAME"):
+            yield str(instruction.argval)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _global_names(const)
 
 
 def _same_type(actual: object, expected: object) -> bool:
