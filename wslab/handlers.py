@@ -44,13 +44,15 @@ from typing import Any, TypeAlias
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["Chat", "Handler", "echo", "resolve"]
+__all__ = ["Chat", "Handler", "close_or_abort", "echo", "resolve"]
 
 #: What ``wslab.serve(handler=...)`` accepts once names are resolved.
 Handler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
 
 #: Close code for a client that does not read its messages (RFC 6455 7.4.1).
 POLICY_VIOLATION = 1008
+#: Seconds to wait for a closing handshake before dropping the TCP connection.
+CLOSE_TIMEOUT = 3.0
 
 
 async def echo(ws: ServerConnection) -> None:
@@ -149,9 +151,7 @@ class Chat:
                 # must not stall the room, nor grow the server's memory.
                 member.dropped = True
                 member.queue.put_nowait(None)
-                task = asyncio.create_task(
-                    member.ws.close(POLICY_VIOLATION, "too slow: not reading messages")
-                )
+                task = asyncio.create_task(_drop(member.ws))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 continue
@@ -166,6 +166,26 @@ class Chat:
                 await member.ws.send(message)
             except ConnectionClosed:
                 return
+
+
+async def close_or_abort(ws: ServerConnection, code: int = 1000, reason: str = "") -> None:
+    """Close with ``code``, but never wait on an unresponsive client forever.
+
+    The Close frame queues behind everything a client did not read, so with a
+    client that never reads the closing handshake cannot finish: after
+    ``CLOSE_TIMEOUT`` seconds the TCP connection is simply dropped (RFC 6455
+    section 7.1.1 lets a server do that).
+    """
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await ws.close(code, reason)
+    except TimeoutError:
+        ws.transport.abort()
+
+
+async def _drop(ws: ServerConnection) -> None:
+    """Apply the backpressure policy: close a client that does not read with 1008."""
+    await close_or_abort(ws, POLICY_VIOLATION, "too slow: not reading messages")
 
 
 def _set_client_name(ws: Any, name: str) -> None:

@@ -51,6 +51,7 @@ printed to stderr (once per server), and that client is closed with 1011.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import html
@@ -77,7 +78,7 @@ from websockets.http11 import Request, Response
 
 from . import loop
 from .errors import ServerStartError
-from .handlers import Handler, resolve
+from .handlers import Handler, close_or_abort, resolve
 from .traffic import Direction, Kind, Record, Recorder
 
 if TYPE_CHECKING:
@@ -469,10 +470,10 @@ class Server:
         except Exception as exc:
             self._handler_failed(info, exc)
             # 1011: the server met an unexpected condition (RFC 6455 7.4.1).
-            await ws.close(1011, f"handler error: {type(exc).__name__}"[:120])
+            await close_or_abort(ws, 1011, f"handler error: {type(exc).__name__}"[:120])
         finally:
             self._clients.pop(info.id, None)
-        await ws.close()
+        await close_or_abort(ws)
         self._record(info.id, Direction.NONE, Kind.TCP_CLOSE, text=_close_text(ws))
 
     def _handler_failed(self, info: ClientInfo, exc: Exception) -> None:
@@ -527,8 +528,21 @@ class Server:
 
 
 async def _close(ws_server: websockets.asyncio.server.Server) -> None:
+    """Stop listening, close connections with 1001, and drop any that hang.
+
+    A client that never reads can leave a Close frame stuck behind its unread
+    data; after ``CLOSE_TIMEOUT`` its TCP connection is aborted (7.1.1), so a
+    cell that stops a server never hangs.
+    """
     ws_server.close()
-    await ws_server.wait_closed()
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT + 0.5):
+            await ws_server.wait_closed()
+    except TimeoutError:
+        for connection in list(ws_server.all_connections):
+            connection.transport.abort()
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await ws_server.wait_closed()
 
 
 def _close_text(ws: ServerConnection) -> str:

@@ -1,0 +1,557 @@
+"""The in-kernel server (wslab.server, wslab.handlers), tested in this process.
+
+Clients are independent implementations: the websockets sync client, and raw
+sockets speaking bytes built with wslab's core (to misbehave on purpose).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+import wslab
+import wslab.handlers
+import wslab.server
+from wslab.closing import parse_close
+from wslab.errors import ServerStartError
+from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
+from wslab.handlers import Chat
+from wslab.handshake import Response, client_request, split_head
+from wslab.server import Server, origin_allowed
+from wslab.traffic import Direction, Kind
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Server]]:
+    """Start servers on free ports; stop them all afterwards, whatever happens."""
+    started: list[Server] = []
+
+    def _start(handler: Any = "echo", **options: Any) -> Server:
+        options.setdefault("port", 0)
+        server = wslab.serve(handler, **options)
+        started.append(server)
+        return server
+
+    try:
+        yield _start
+    finally:
+        for server in started:
+            server.stop()
+
+
+def ws_connect(url: str, **kwargs: Any) -> ClientConnection:
+    return connect(url, open_timeout=5, close_timeout=2, compression=None, **kwargs)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until ``condition()`` holds; fail (not hang) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind ``port`` now (with SO_REUSEADDR, as servers do).
+
+    Without SO_REUSEADDR, connections in TIME_WAIT would keep it busy for a minute.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class RawClient:
+    """A hand-driven client socket, for handshakes and frames a library won't send."""
+
+    def __init__(
+        self, server: Server, *, host: str | None = None, origin: str | None = None
+    ) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        self.host = host or f"127.0.0.1:{server.port}"
+        self.path = server.path
+        self.origin = origin
+        self.rest = b""
+
+    def handshake(self, path: str | None = None) -> Response:
+        request = client_request(self.host, path or self.path, origin=self.origin)
+        self.sock.sendall(request.serialize())
+        buffer = b""
+        while (parts := split_head(buffer)) is None:
+            chunk = self.sock.recv(4096)
+            assert chunk, "server closed during the handshake"
+            buffer += chunk
+        head, self.rest = parts
+        return Response.parse(head)
+
+    def send_frame(self, frame: Frame) -> None:
+        self.sock.sendall(encode(frame, new_mask_key()))
+
+    def frames_until_close(self) -> list[Frame]:
+        """Read frames until a close frame (or EOF)."""
+        decoder = FrameDecoder(Side.CLIENT)
+        frames = decoder.feed(self.rest)
+        while not any(f.opcode is Opcode.CLOSE for f in frames):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            frames += decoder.feed(chunk)
+        return frames
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def close_code(frames: list[Frame]) -> int:
+    closes = [f for f in frames if f.opcode is Opcode.CLOSE]
+    assert closes, f"no close frame among {frames}"
+    return parse_close(closes[0].payload).code
+
+
+# -- basics ------------------------------------------------------------------
+
+
+def test_echo_text_and_binary(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    assert server.url == f"ws://127.0.0.1:{server.port}/chat"
+    assert server.page_url == f"http://127.0.0.1:{server.port}/"
+    with ws_connect(server.url) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "You sent: hello"
+        ws.send(b"\x00\xff")
+        assert ws.recv(timeout=5) == b"\x00\xff"
+
+
+def test_repr_shows_url_handler_clients_state(start: Callable[..., Server]) -> None:
+    server = start("chat")
+    with ws_connect(server.url):
+        wait_until(lambda: len(server.clients) == 1)
+        text = repr(server)
+        assert server.url in text and "handler=chat" in text and "clients=1" in text
+        assert "running" in text
+        assert "127.0.0.1" in server._repr_html_() and "1009" in server._repr_html_()
+    server.stop()
+    assert "stopped" in repr(server)
+
+
+def test_same_port_replaces_previous_server(start: Callable[..., Server]) -> None:
+    first = start("echo")
+    port = first.port
+    second = start("chat", port=port)
+    assert not first.running and second.running and second.port == port
+    assert [s for s in wslab.servers() if s.port == port] == [second]
+    with ws_connect(second.url + "?name=Ann") as ws:
+        assert ws.recv(timeout=5) == "* Ann joined"
+
+
+def test_stop_frees_port_and_closes_clients_with_1001(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    with ws_connect(server.url) as ws:
+        server.stop()
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    assert port_is_free(server.port)
+    assert server not in wslab.servers()
+    server.stop()  # twice is fine
+
+
+def test_context_manager_stops(start: Callable[..., Server]) -> None:
+    with start("echo") as server:
+        assert server.running
+    assert not server.running and port_is_free(server.port)
+
+
+def test_port_used_by_another_program_gives_one_line_error() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(ServerStartError) as info:
+            wslab.serve("echo", port=port)
+    message = str(info.value)
+    assert str(port) in message and "port=0" in message and "\n" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("port", [-1, 70000, "8080", 80.5, True])
+def test_bad_port(port: Any) -> None:
+    with pytest.raises(ServerStartError, match="port"):
+        wslab.serve("echo", port=port)
+
+
+def test_remote_host_needs_allow_remote() -> None:
+    with pytest.raises(ServerStartError, match="allow_remote=True"):
+        wslab.serve("echo", host="0.0.0.0", port=0)
+
+
+def test_unknown_handler_name() -> None:
+    with pytest.raises(ValueError, match="'echo', 'chat'"):
+        wslab.serve("ehco", port=0)
+
+    def not_async(ws: Any) -> None: ...
+
+    with pytest.raises(ValueError, match="async def not_async"):
+        wslab.serve(not_async, port=0)
+
+
+def test_run_serves_until_ctrl_c() -> None:
+    code = "from wslab.server import run; run('echo', port=0)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split()[1]
+        assert url.startswith("ws://127.0.0.1:")
+        with ws_connect(url) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "You sent: hi"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_reports_port_in_use() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(ServerStartError, match=f"port {port} is already in use"):
+            wslab.server.run("echo", port=port)
+
+
+# -- plain HTTP on the same port ---------------------------------------------
+
+
+def http_get(server: Server, path: str, headers: dict[str, str] | None = None) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        conn.close()
+
+
+def test_get_root_serves_the_chat_page(start: Callable[..., Server]) -> None:
+    server = start("chat")
+    status, content_type, body = http_get(server, "/")
+    assert status == 200 and content_type.startswith("text/html")
+    assert b"<html" in body.lower() or b"<!doctype html" in body.lower()
+    status, _, body = http_get(server, "/nothing-here")
+    assert status == 404 and b"/chat" in body
+
+
+def test_websocket_on_wrong_path_is_404(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(server.url.replace("/chat", "/other"))
+    assert info.value.response.status_code == 404
+
+
+# -- safe defaults -------------------------------------------------------------
+
+
+def test_foreign_origin_is_403_and_recorded(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(server.url, origin="https://evil.example")
+    assert info.value.response.status_code == 403
+    assert any(r.kind is Kind.ERROR and "evil.example" in r.text for r in server.recorder.records)
+
+
+def test_no_origin_and_own_page_origin_are_accepted(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    page_origin = server.page_url.rstrip("/")
+    for origin in (None, page_origin):
+        with ws_connect(server.url, origin=origin) as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "You sent: x"
+
+
+def test_proxied_page_origin_is_accepted(start: Callable[..., Server]) -> None:
+    # jupyter-server-proxy forwards the browser's Host and Origin unchanged.
+    server = start("echo")
+    client = RawClient(server, host="hub.example.org", origin="https://hub.example.org")
+    try:
+        assert client.handshake().status == 101
+    finally:
+        client.close()
+    client = RawClient(server, host="hub.example.org", origin="https://evil.example")
+    try:
+        assert client.handshake().status == 403
+    finally:
+        client.close()
+
+
+def test_explicit_origins_list(start: Callable[..., Server]) -> None:
+    server = start("echo", origins=["https://lab.example"])
+    with ws_connect(server.url, origin="https://lab.example"):
+        pass
+    for origin in (None, server.page_url.rstrip("/")):
+        with pytest.raises(InvalidStatus) as info:
+            ws_connect(server.url, origin=origin)
+        assert info.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        (None, "127.0.0.1:8080", True),
+        ("http://127.0.0.1:8080", "127.0.0.1:8080", True),
+        ("http://LOCALHOST:8080", "localhost:8080", True),
+        ("https://hub.example.org", "hub.example.org:443", True),
+        ("http://127.0.0.1:9999", "127.0.0.1:8080", False),
+        ("https://evil.example", "127.0.0.1:8080", False),
+        ("null", "127.0.0.1:8080", False),
+    ],
+)
+def test_origin_rule(origin: str | None, host: str, allowed: bool) -> None:
+    assert origin_allowed(origin, host) is allowed
+
+
+def test_message_over_max_size_closes_with_1009(start: Callable[..., Server]) -> None:
+    server = start("echo")  # the default limit: 1 MiB
+    with ws_connect(server.url, max_size=None) as ws:
+        ws.send(b"x" * 2**20)
+        assert ws.recv(timeout=10) == b"x" * 2**20
+        ws.send(b"x" * (2**20 + 1))
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+def test_client_limit_gives_503(start: Callable[..., Server]) -> None:
+    server = start("echo", max_clients=2)
+    with ws_connect(server.url), ws_connect(server.url):
+        wait_until(lambda: len(server.clients) == 2)
+        with pytest.raises(InvalidStatus) as info:
+            ws_connect(server.url)
+        assert info.value.response.status_code == 503
+    wait_until(lambda: len(server.clients) == 0)
+    with ws_connect(server.url):
+        pass
+
+
+def test_keepalive_closes_a_peer_that_never_answers_pings(start: Callable[..., Server]) -> None:
+    server = start("echo", ping_interval=0.2)
+    client = RawClient(server)
+    try:
+        assert client.handshake().status == 101
+        frames = client.frames_until_close()  # reads the pings, never answers them
+    finally:
+        client.close()
+    assert any(f.opcode is Opcode.PING for f in frames)
+    assert close_code(frames) == 1011  # websockets: "keepalive ping timeout"
+
+
+# -- student handlers ----------------------------------------------------------
+
+
+def test_handler_exception_closes_that_client_with_1011(
+    start: Callable[..., Server], capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def handler(ws: Any) -> None:
+        async for message in ws:
+            if message == "boom":
+                raise ValueError("student bug")
+            await ws.send(message.upper())
+
+    server = start(handler)
+    with ws_connect(server.url) as good, ws_connect(server.url) as bad:
+        for ws in (good, bad):
+            ws.send("boom")
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+    with ws_connect(server.url) as other:
+        other.send("still up")
+        assert other.recv(timeout=5) == "STILL UP"
+    errors = [r for r in server.recorder.records if r.kind is Kind.ERROR]
+    assert len(errors) == 2 and all("ValueError: student bug" in r.text for r in errors)
+    err = capsys.readouterr().err
+    assert err.count("ValueError: student bug") == 1  # printed once per server
+    assert "1011" in err
+
+
+def test_recorder_has_connect_messages_and_close(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    with ws_connect(server.url) as ws:
+        ws.send("ping me")
+        ws.recv(timeout=5)
+        ws.send(b"\x01\x02")
+        ws.recv(timeout=5)
+    wait_until(lambda: any(r.kind is Kind.TCP_CLOSE for r in server.recorder.records))
+    records = server.recorder.records
+    kinds = [(r.kind, r.direction) for r in records]
+    assert kinds == [
+        (Kind.CONNECT, Direction.TO_SERVER),
+        (Kind.MESSAGE, Direction.TO_SERVER),
+        (Kind.MESSAGE, Direction.TO_CLIENT),
+        (Kind.MESSAGE, Direction.TO_SERVER),
+        (Kind.MESSAGE, Direction.TO_CLIENT),
+        (Kind.TCP_CLOSE, Direction.NONE),
+    ]
+    assert records[1].data == b"ping me" and "ping me" in records[1].text
+    assert records[2].data == b"You sent: ping me"
+    assert records[3].data == b"\x01\x02" and "2 bytes" in records[3].text
+    assert "1000" in records[-1].text
+    assert len({r.connection for r in records}) == 1
+
+
+# -- chat -----------------------------------------------------------------------
+
+
+def test_chat_names_notices_and_binary(start: Callable[..., Server]) -> None:
+    server = start("chat")
+    with ws_connect(server.url + "?name=Alice") as alice:
+        assert alice.recv(timeout=5) == "* Alice joined"
+        with ws_connect(server.url) as guest:
+            assert guest.recv(timeout=5) == "* guest-1 joined"
+            assert alice.recv(timeout=5) == "* guest-1 joined"
+            guest.send("/name Bob")
+            assert alice.recv(timeout=5) == "* guest-1 is now Bob"
+            assert guest.recv(timeout=5) == "* guest-1 is now Bob"
+            assert sorted(c.name or "" for c in server.clients) == ["Alice", "Bob"]
+            alice.send("hi Bob")
+            assert guest.recv(timeout=5) == "Alice: hi Bob"
+            assert alice.recv(timeout=5) == "Alice: hi Bob"  # the sender too
+            guest.send(b"\x00\x01")
+            assert alice.recv(timeout=5) == b"\x00\x01"
+        assert alice.recv(timeout=5) == "* Bob left"
+
+
+def test_chat_rooms_do_not_mix(start: Callable[..., Server]) -> None:
+    one, two = start("chat"), start("chat")
+    with ws_connect(one.url + "?name=A") as a, ws_connect(two.url + "?name=B") as b:
+        assert a.recv(timeout=5) == "* A joined"
+        assert b.recv(timeout=5) == "* B joined"
+        a.send("only here")
+        assert a.recv(timeout=5) == "A: only here"
+        with pytest.raises(TimeoutError):
+            b.recv(timeout=0.2)
+
+
+# -- faults do not disturb the others ------------------------------------------
+
+
+def test_faulty_clients_do_not_disturb_others(start: Callable[..., Server]) -> None:
+    server = start("chat")
+    with ws_connect(server.url + "?name=Steady") as steady:
+        assert steady.recv(timeout=5) == "* Steady joined"
+
+        # 1. Garbage instead of an HTTP request (a TLS hello): dropped.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01garbage\r\n\r\n")
+            assert sock.recv(1024) == b""
+
+        # 2. Garbage after the handshake: an unmasked frame, 1002 (section 5.1).
+        garbage = RawClient(server)
+        assert garbage.handshake().status == 101
+        garbage.sock.sendall(encode(Frame(Opcode.TEXT, b"not masked")))
+        assert close_code(garbage.frames_until_close()) == 1002
+        garbage.close()
+
+        # 3. A client that vanishes in the middle of a frame.
+        vanish = RawClient(server)
+        assert vanish.handshake().status == 101
+        vanish.sock.sendall(encode(Frame(Opcode.TEXT, b"x" * 1000), new_mask_key())[:300])
+        vanish.close()
+
+        notices = [steady.recv(timeout=5) for _ in range(4)]
+        assert notices == [
+            "* guest-1 joined",
+            "* guest-1 left",
+            "* guest-2 joined",
+            "* guest-2 left",
+        ]
+        steady.send("still here")
+        assert steady.recv(timeout=5) == "Steady: still here"
+    wait_until(lambda: not server.clients)
+
+
+@pytest.fixture
+def short_close_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give up on unresponsive closing handshakes sooner, to keep tests fast."""
+    monkeypatch.setattr(wslab.handlers, "CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(wslab.server, "CLOSE_TIMEOUT", 0.5)
+
+
+@pytest.mark.usefixtures("short_close_timeout")
+def test_slow_reader_is_closed_with_1008_and_others_get_everything(
+    start: Callable[..., Server],
+) -> None:
+    # A small max_pending keeps this test fast; the policy is the same at 4 MiB.
+    server = start(Chat(max_pending=256 * 1024), max_size=2**20)
+    slow = RawClient(server)
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        assert slow.handshake().status == 101  # and then it never reads again
+        with ws_connect(server.url + "?name=Fast", max_size=None) as fast:
+            assert fast.recv(timeout=5) == "* Fast joined"
+            chunk = "y" * 65536
+            count = 200  # 13 MB: more than the slow reader's socket buffers hold
+            received = 0
+            for i in range(count):
+                fast.send(f"{i:04d}{chunk}")
+                # Read as we go, like a live client, so that only the slow one lags.
+                while received <= i:
+                    message = fast.recv(timeout=10)
+                    assert isinstance(message, str)
+                    if message.startswith("Fast: "):
+                        assert message[6:10] == f"{received:04d}"
+                        received += 1
+            assert received == count
+            wait_until(
+                lambda: any(
+                    r.kind is Kind.TCP_CLOSE and "code 1008" in r.text
+                    for r in server.recorder.records
+                ),
+                timeout=10,
+            )
+            assert fast.recv(timeout=5) == "* guest-1 left"
+    finally:
+        slow.close()
+
+
+@pytest.mark.usefixtures("short_close_timeout")
+def test_stop_does_not_hang_on_a_client_that_never_reads(start: Callable[..., Server]) -> None:
+    server = start("echo")
+    flood = RawClient(server)
+    flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        assert flood.handshake().status == 101
+        frame = encode(Frame(Opcode.BINARY, b"z" * 65536), new_mask_key())
+        flood.sock.settimeout(0.5)
+        with contextlib.suppress(TimeoutError):  # the server stops reading too
+            for _ in range(300):  # 20 MB of echoes that are never read
+                flood.sock.sendall(frame)
+        wait_until(lambda: len(server.clients) == 1)
+        server.stop()  # must return: the stuck connection is aborted
+        assert port_is_free(server.port)
+        assert any(r.kind is Kind.TCP_CLOSE for r in server.recorder.records)
+    finally:
+        flood.close()
