@@ -30,12 +30,14 @@ __version__ = "0.1.0"
 __all__ = [
     "GUID",
     "AsyncClient",
+    "ChatClient",
     "Client",
     "Close",
     "CloseCode",
     "Connection",
     "Frame",
     "FrameDecoder",
+    "FrameExplorer",
     "HandshakeError",
     "Opcode",
     "ProtocolError",
@@ -43,6 +45,7 @@ __all__ = [
     "Side",
     "State",
     "Tap",
+    "TrafficLog",
     "WSLabError",
     "__version__",
     "accept_key",
@@ -68,6 +71,9 @@ _LAZY: dict[str, str] = {
     "serve": ".server",
     "servers": ".server",
     "Tap": ".tap",
+    "ChatClient": ".widgets",
+    "TrafficLog": ".widgets",
+    "FrameExplorer": ".widgets",
 }
 
 

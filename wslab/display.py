@@ -33,6 +33,7 @@ __all__ = [
     "HTMLView",
     "fields_table",
     "frame_diagram",
+    "frame_hex",
     "hex_view",
     "legend",
     "record_label",
@@ -130,6 +131,19 @@ def _hex_bytes(data: bytes, limit: int) -> str:
     return " ".join(spans)
 
 
+def frame_hex(data: bytes, *, limit: int = 64) -> HTMLView:
+    """One frame's bytes as hex, each byte coloured by its field (hover for details).
+
+    Args:
+        data: Exactly one frame, as on the wire.
+        limit: Show at most this many payload bytes.
+    """
+    return HTMLView(
+        f'<div style="{_MONO}; line-height: 1.7">{_hex_bytes(data, limit)}</div>',
+        f"hex of a {len(data)}-byte frame",
+    )
+
+
 def legend() -> HTMLView:
     """The colour key of the hex view and the frame diagram."""
     items = "".join(
@@ -180,7 +194,7 @@ def hex_view(records: Iterable[Record], *, limit: int = 64, max_records: int = 2
             f"#{record.connection} {_text(where)}<b>{_text(_short(record_label(record), 120))}</b>"
         )
         if record.kind is Kind.FRAME and record.data:
-            body = f'<div style="{_MONO}; line-height: 1.7">{_hex_bytes(record.data, limit)}</div>'
+            body = frame_hex(record.data, limit=limit).html
         elif record.kind in (Kind.HTTP_REQUEST, Kind.HTTP_RESPONSE, Kind.ERROR) and record.data:
             text = record.data.decode("latin-1")
             if len(text) > 2000:

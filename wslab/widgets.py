@@ -1,0 +1,481 @@
+"""ipywidgets for the lessons: a chat client, a live traffic log, a frame explorer.
+
+* :class:`ChatClient`: talk to a wslab server from a notebook, like the
+  browser page does; several ChatClients in one notebook chat with each other.
+* :class:`TrafficLog`: a live table of what a server (messages) or a tap
+  (frames) recorded.
+* :class:`FrameExplorer`: set FIN, RSV1-3, the opcode, the mask and the
+  payload, and see the frame's bytes (RFC 6455 section 5.2) change live.
+
+Every widget is an ``ipywidgets.VBox`` and keeps its parts as attributes
+(``chat.text``, ``chat.send_button``, ...), so lessons and tests can drive it
+from Python: ``chat.text.value = "hi"; chat.send_button.click()``.
+
+Messages arrive on wslab's background thread. The widgets only ever *set
+trait values* from there (never print, never an Output widget): ipykernel
+sends such updates as comm messages, which the front end applies to the
+widget wherever it is shown, so nothing lands in the output of whatever cell
+happens to be running. Updates are batched (at most one every 50 ms) so that
+a burst of messages costs one redraw, not hundreds.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from .closing import CloseCode
+from .display import fields_table, frame_diagram, frame_hex, legend
+from .errors import ProtocolError, WSLabError
+from .frames import Frame, Opcode, encode
+from .loop import get_loop
+from .traffic import Direction, Kind, Record
+
+__all__ = ["ChatClient", "FrameExplorer", "TrafficLog"]
+
+#: Seconds between two redraws of a widget that receives a burst of updates.
+_BATCH_SECONDS = 0.05
+
+_MONO = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
+
+
+class _Batcher:
+    """Call ``flush`` once, shortly after the first of a burst of ``poke()`` calls.
+
+    ``poke`` may be called from any thread; ``flush`` runs on wslab's loop.
+    """
+
+    def __init__(self, flush: Callable[[], None], delay: float = _BATCH_SECONDS) -> None:
+        self._flush = flush
+        self._delay = delay
+        self._scheduled = False
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        loop = get_loop()
+        loop.call_soon_threadsafe(loop.call_later, self._delay, self._run)
+
+    def _run(self) -> None:
+        with self._lock:
+            self._scheduled = False
+        try:
+            self._flush()
+        except Exception:  # a closed widget must not break the loop
+            pass
+
+
+def _close_text(code: int | None, reason: str | None) -> str:
+    """Describe a close like ``1000 (normal closure), reason 'bye'``."""
+    if code is None:
+        return "no close code"
+    try:
+        text = f"{code} ({CloseCode(code).meaning})"
+    except ValueError:
+        text = str(code)
+    return text + (f", reason {reason!r}" if reason else "")
+
+
+def _url_of(server_or_url: Any) -> str:
+    url = server_or_url if isinstance(server_or_url, str) else getattr(server_or_url, "url", None)
+    if not isinstance(url, str):
+        raise WSLabError(
+            f"expected a server or a ws:// URL, got {server_or_url!r}; "
+            "for example ChatClient(wslab.serve('chat'))"
+        )
+    return url
+
+
+def _with_name(url: str, name: str | None) -> str:
+    """Add ``?name=...``, the chat handler's naming convention (wslab.handlers)."""
+    if not name:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    query = [(k, v) for k, v in query if k != "name"] + [("name", name)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+class ChatClient(widgets.VBox):  # type: ignore[misc]
+    """A chat window: a message list, a text box, a Send and a Close button.
+
+    Args:
+        server_or_url: A wslab server (or tap), or a ``ws://`` URL.
+        name: Your name in the chat room (sent as ``?name=`` in the URL, as
+            the chat handler expects); None to get ``guest-N``.
+        max_lines: Show at most this many messages (the newest).
+
+    Attributes:
+        client: The underlying :class:`wslab.Client`.
+        lines: Every line shown so far (messages, and notices in brackets).
+        messages: The HTML widget that shows the lines.
+        text: The text box; Enter sends.
+        send_button: Sends the text box's content.
+        close_button: Closes the connection (code 1000).
+        status: Shows the connection's state: connecting, open, closing,
+            closed (with the code and reason), or the error.
+    """
+
+    def __init__(self, server_or_url: Any, name: str | None = None, *, max_lines: int = 200):
+        from .client import Client  # the I/O layer, imported on use
+
+        self.url = _with_name(_url_of(server_or_url), name)
+        self.name = name
+        self.max_lines = max_lines
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._batcher = _Batcher(self._redraw)
+        self._state = "connecting"
+        self._detail = ""
+        self.status = widgets.HTML()
+        self.messages = widgets.HTML(
+            layout=widgets.Layout(
+                height="180px", overflow="auto", border="1px solid #ccc", padding="2px 6px"
+            )
+        )
+        self.text = widgets.Text(
+            placeholder="Type a message, press Enter to send",
+            layout=widgets.Layout(flex="1 1 auto"),
+            disabled=True,
+        )
+        self.send_button = widgets.Button(description="Send", disabled=True)
+        self.close_button = widgets.Button(description="Close", disabled=True)
+        self.send_button.on_click(lambda _: self.send_text())
+        self.close_button.on_click(lambda _: self.close_connection())
+        # Enter in the box: the front end sends a custom "submit" message.
+        self.text.on_msg(self._on_text_msg)
+        title = widgets.HTML(f"<b>Chat</b> as <b>{html.escape(name or 'guest')}</b>")
+        super().__init__(
+            [
+                widgets.HBox([title, self.status]),
+                self.messages,
+                widgets.HBox([self.text, self.send_button, self.close_button]),
+            ],
+            layout=widgets.Layout(width="100%", max_width="640px"),
+        )
+        self._redraw()
+        self.client = Client(
+            self.url,
+            on_open=self._on_open,
+            on_message=self._on_message,
+            on_error=self._on_error,
+            on_close=self._on_close,
+            block=False,
+        )
+
+    # Driving it from Python
+
+    def send_text(self, text: str | None = None) -> None:
+        """Send ``text`` (or the text box's content) and clear the box."""
+        text = self.text.value if text is None else text
+        if not text:
+            return
+        try:
+            self.client.send(text)
+        except (WSLabError, TimeoutError, OSError) as error:
+            self._notice(f"not sent: {error}")
+            return
+        self.text.value = ""
+
+    def close_connection(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (section 7.1.2); the status follows it."""
+        if self._state in ("closed", "error"):
+            return
+        self._set_state("closing", "")
+        self.client.close(code, reason)
+
+    def close(self) -> None:
+        """Close the connection and the widget."""
+        # close() also runs from __del__, even when __init__ failed half way.
+        if getattr(self, "client", None) is not None and self._state not in ("closed", "error"):
+            try:
+                self.close_connection()
+            except Exception:  # closing the widget must always work
+                pass
+        super().close()
+
+    @property
+    def state(self) -> str:
+        """``"connecting"``, ``"open"``, ``"closing"``, ``"closed"`` or ``"error"``."""
+        return self._state
+
+    # Callbacks: these run on wslab's background thread.
+
+    def _on_text_msg(self, _: Any, content: dict[str, Any], buffers: Any) -> None:
+        if content.get("event") == "submit":
+            self.send_text()
+
+    def _on_open(self) -> None:
+        self._set_state("open", "")
+
+    def _on_message(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            head = message[:16].hex(" ") + (" …" if len(message) > 16 else "")
+            message = f"[binary, {len(message)} bytes: {head}]"
+        self._add_line(message)
+
+    def _on_error(self, error: Exception) -> None:
+        self._set_state("error", str(error))
+
+    def _on_close(self, code: int, reason: str) -> None:
+        if self._state != "error":
+            self._set_state("closed", _close_text(code, reason))
+
+    def _notice(self, text: str) -> None:
+        self._add_line(f"[{text}]")
+
+    def _add_line(self, line: str) -> None:
+        with self._lock:
+            self.lines.append(line)
+        self._batcher.poke()
+
+    def _set_state(self, state: str, detail: str) -> None:
+        with self._lock:
+            self._state, self._detail = state, detail
+        self._batcher.poke()
+
+    def _redraw(self) -> None:
+        with self._lock:
+            state, detail = self._state, self._detail
+            lines = self.lines[-self.max_lines :]
+        colours = {"open": "#2e7d32", "error": "#b3261e", "closed": "#777"}
+        colour = colours.get(state, "#b26a00")
+        shown = html.escape(state + (f": {detail}" if detail else ""))
+        self.status.value = f'<span style="color: {colour}">● {shown}</span>'
+        rows = "".join(
+            f'<div style="color: #777"><i>{html.escape(line)}</i></div>'
+            if line.startswith("[") or line.startswith("* ")
+            else f"<div>{html.escape(line)}</div>"
+            for line in lines
+        )
+        self.messages.value = f'<div style="{_MONO}; font-size: 90%">{rows}</div>'
+        is_open = state == "open"
+        self.text.disabled = not is_open
+        self.send_button.disabled = not is_open
+        self.close_button.disabled = state not in ("open", "connecting")
+
+
+_ARROWS = {Direction.TO_SERVER: "client → server", Direction.TO_CLIENT: "server → client"}
+
+
+class TrafficLog(widgets.VBox):  # type: ignore[misc]
+    """A live table of recorded traffic, newest last.
+
+    Args:
+        source: Anything with a ``recorder``: a server (whole messages) or a
+            tap (every frame and the handshake).
+        max_rows: Show at most this many rows (the newest).
+        times: Show each record's time.
+
+    Attributes:
+        rows: The rows shown, as tuples
+            ``(connection, time, direction, type, length, preview)``.
+        table: The HTML widget that shows them.
+        summary: How many records arrived and how many are shown.
+        clear_button: Empties the table (not the recorder).
+    """
+
+    def __init__(self, source: Any, *, max_rows: int = 100, times: bool = True) -> None:
+        recorder = getattr(source, "recorder", None)
+        if recorder is None or not hasattr(recorder, "subscribe"):
+            raise WSLabError(
+                f"TrafficLog() needs a server or a tap (something with .recorder), got {source!r}"
+            )
+        self.max_rows = max_rows
+        self.times = times
+        self.rows: list[tuple[int, float, str, str, int, str]] = []
+        self.total = 0
+        self._lock = threading.Lock()
+        self._batcher = _Batcher(self._redraw)
+        self.table = widgets.HTML(
+            layout=widgets.Layout(max_height="300px", overflow="auto", border="1px solid #ccc")
+        )
+        self.summary = widgets.HTML()
+        self.clear_button = widgets.Button(description="Clear", layout={"width": "80px"})
+        self.clear_button.on_click(lambda _: self.clear())
+        super().__init__([widgets.HBox([self.summary, self.clear_button]), self.table])
+        # Subscribe first, then copy what is already there, so nothing is missed.
+        self._unsubscribe = recorder.subscribe(self._add)
+        for record in list(recorder.records):
+            self._add(record, redraw=False)
+        self._redraw()
+
+    @staticmethod
+    def row_of(record: Record) -> tuple[int, float, str, str, int, str]:
+        """One record as ``(connection, time, direction, type, length, preview)``."""
+        direction = _ARROWS.get(record.direction, "")
+        if record.frame is not None:
+            kind = record.frame.opcode.name + ("" if record.frame.fin else " (more)")
+            length = len(record.frame.payload)
+            preview = record.text or str(record.frame)
+        else:
+            kind = record.kind.value
+            length = len(record.data)
+            preview = record.text
+        if record.kind is Kind.MESSAGE:
+            kind = "message"
+        return record.connection, record.time, direction, kind, length, preview
+
+    def _add(self, record: Record, redraw: bool = True) -> None:
+        row = self.row_of(record)
+        with self._lock:
+            self.total += 1
+            self.rows.append(row)
+            del self.rows[: -self.max_rows]
+        if redraw:
+            self._batcher.poke()
+
+    def clear(self) -> None:
+        """Empty the table; new records keep arriving."""
+        with self._lock:
+            self.rows.clear()
+            self.total = 0
+        self._redraw()
+
+    def stop(self) -> None:
+        """Stop following the recorder (the table stays as it is)."""
+        unsubscribe = getattr(self, "_unsubscribe", None)  # None if __init__ failed
+        if unsubscribe is not None:
+            unsubscribe()
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+    def _redraw(self) -> None:
+        with self._lock:
+            rows = list(self.rows)
+            total = self.total
+        heads = ["#", "time", "direction", "type", "length", "preview"]
+        if not self.times:
+            heads.remove("time")
+        head = "".join(f'<th style="text-align: left; padding: 0 6px">{h}</th>' for h in heads)
+        body = []
+        for connection, time, direction, kind, length, preview in rows:
+            cells = [str(connection), f"{time:.3f}s", direction, kind, str(length), preview]
+            if not self.times:
+                del cells[1]
+            body.append(
+                "<tr>"
+                + "".join(
+                    f'<td style="padding: 0 6px; white-space: nowrap">{html.escape(c)}</td>'
+                    for c in cells
+                )
+                + "</tr>"
+            )
+        self.table.value = (
+            f'<table style="{_MONO}; font-size: 85%"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+        shown = f", showing the last {len(rows)}" if total > len(rows) else ""
+        self.summary.value = f"{total} record{'' if total == 1 else 's'}{shown}"
+
+
+_OPCODE_CHOICES = [(f"{o.name} ({o.value:#x})", int(o)) for o in Opcode] + [
+    (f"reserved ({value:#x})", value) for value in (0x3, 0xB)
+]
+
+
+class FrameExplorer(widgets.VBox):  # type: ignore[misc]
+    """Build one frame from its fields and see its bytes, live (section 5.2).
+
+    The defaults give the RFC's own example (section 5.7): a masked text frame
+    with ``Hello`` and the masking key ``37 fa 21 3d``.
+
+    Attributes:
+        fin, rsv1, rsv2, rsv3, mask: Checkboxes for those bits.
+        opcode: The opcode (including two reserved values, to see them refused).
+        mask_key: The 4-byte masking key, in hex.
+        payload: The payload, as text (encoded as UTF-8).
+        output: An HTML widget: the bytes, the bit grid and the field table,
+            or what is wrong with the frame.
+        data: The frame's bytes, or None when the fields make no valid frame.
+        error: What is wrong, or "".
+    """
+
+    def __init__(self) -> None:
+        self.fin = widgets.Checkbox(value=True, description="FIN", indent=False)
+        self.rsv1 = widgets.Checkbox(value=False, description="RSV1", indent=False)
+        self.rsv2 = widgets.Checkbox(value=False, description="RSV2", indent=False)
+        self.rsv3 = widgets.Checkbox(value=False, description="RSV3", indent=False)
+        self.opcode = widgets.Dropdown(
+            options=_OPCODE_CHOICES, value=int(Opcode.TEXT), description="opcode"
+        )
+        self.mask = widgets.Checkbox(value=True, description="MASK", indent=False)
+        self.mask_key = widgets.Text(value="37 fa 21 3d", description="masking key")
+        self.payload = widgets.Text(value="Hello", description="payload")
+        self.output = widgets.HTML()
+        self.data: bytes | None = None
+        self.error = ""
+        small = {"width": "90px"}
+        for box in (self.fin, self.rsv1, self.rsv2, self.rsv3, self.mask):
+            box.layout = widgets.Layout(**small)
+        controls = [self.fin, self.rsv1, self.rsv2, self.rsv3, self.opcode, self.mask]
+        for control in [*controls, self.mask_key, self.payload]:
+            control.observe(lambda _: self.update(), names="value")
+        super().__init__(
+            [
+                widgets.HBox(controls),
+                widgets.HBox([self.mask_key, self.payload]),
+                self.output,
+            ]
+        )
+        self.update()
+
+    def frame(self) -> Frame:
+        """The frame the fields describe.
+
+        Raises:
+            ValueError: A reserved opcode.
+        """
+        return Frame(
+            self.opcode.value,  # an int: Frame refuses the reserved ones
+            self.payload.value.encode(),
+            fin=self.fin.value,
+            rsv1=self.rsv1.value,
+            rsv2=self.rsv2.value,
+            rsv3=self.rsv3.value,
+        )
+
+    def _mask_key(self) -> bytes | None:
+        if not self.mask.value:
+            return None
+        try:
+            key = bytes.fromhex(self.mask_key.value)
+        except ValueError:
+            key = b""
+        if len(key) != 4:
+            raise ValueError(
+                f"the masking key must be 4 bytes in hex, like 37 fa 21 3d; "
+                f"got {self.mask_key.value!r} (5.3)"
+            )
+        return key
+
+    def update(self) -> None:
+        """Encode the frame again and redraw (called whenever a field changes)."""
+        self.mask_key.disabled = not self.mask.value
+        try:
+            data = encode(self.frame(), self._mask_key())
+        except (ProtocolError, ValueError) as error:
+            self.data, self.error = None, str(error)
+            self.output.value = (
+                '<div style="color: #b3261e; padding: 6px">✖ Not a valid frame: '
+                f"{html.escape(self.error)}</div>"
+            )
+            return
+        self.data, self.error = data, ""
+        self.output.value = (
+            f"<div>{len(data)} bytes:</div>"
+            + frame_hex(data).html
+            + legend().html
+            + frame_diagram(data).html
+            + fields_table(data).html
+        )
