@@ -213,8 +213,10 @@ class _Session:
             self.close_code = ws.protocol.close_code
             self.close_reason = ws.protocol.close_reason or ""
             self.deliver(_CLOSED)
-            # Like a browser: an abnormal end fires error, then close (7.1.7).
-            if error is not None and self.close_code not in (1000, 1001):
+            # Like a browser: a connection that ends without a closing
+            # handshake (1006, RFC 6455 7.1.5) fires error, then close. A clean
+            # close fires only close, whatever its code.
+            if error is not None and ws.protocol.close_rcvd is None:
                 _call(self.on_error, error)
             _call(self.on_close, self.close_code, self.close_reason)
 
@@ -263,7 +265,9 @@ class Client:
         on_open: Called with no arguments once the handshake succeeded.
         on_message: Called with each message (``str`` or ``bytes``).
         on_error: Called with the error when connecting fails or the
-            connection breaks.
+            connection is lost without a closing handshake (then ``on_close``
+            follows with 1006); a clean close with any code fires only
+            ``on_close``, as in a browser.
         on_close: Called with ``(code, reason)`` when the connection is closed.
         origin: An ``Origin`` header to send, as a browser would.
         timeout: Seconds for the handshake and for each blocking call.
