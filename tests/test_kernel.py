@@ -1,0 +1,165 @@
+"""The in-kernel server and clients inside a REAL Jupyter kernel.
+
+What a student does in class: serve from a cell, re-run that cell, connect
+from the same kernel with blocking and async clients, paste script-style
+``asyncio.run(main())``, and shut the kernel down or restart it.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from _kernel import Kernel
+from websockets.sync.client import connect
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[Kernel]:
+    """One kernel for the module: start-ups are the slow part."""
+    with Kernel() as k:
+        yield k
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind ``port`` now (SO_REUSEADDR, as servers do)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def cell(code: str) -> str:
+    return textwrap.dedent(code).strip()
+
+
+def test_import_does_not_patch_asyncio(kernel: Kernel) -> None:
+    result = kernel.run(
+        cell(
+            """
+            import asyncio
+            run_before = asyncio.run
+            import wslab
+            wslab.serve(port=0).stop()  # the I/O layer too, not just the core
+            print(asyncio.run is run_before, hasattr(asyncio, "_nest_patched"),
+                  hasattr(asyncio.get_event_loop(), "_nest_patched"))
+            """
+        )
+    ).raise_for_error()
+    assert result.stdout.split() == ["True", "False", "False"]
+
+
+SERVE_CELL = cell(
+    """
+    import threading, wslab
+    server = wslab.serve("echo", port=globals().get("PORT", 0))
+    PORT = server.port
+    server
+    """
+)
+
+
+def test_running_the_serve_cell_twice_replaces_the_server(kernel: Kernel) -> None:
+    first = kernel.run(SERVE_CELL).raise_for_error()
+    assert "running" in first.results[0] and "handler=echo" in first.results[0]
+    threads = kernel.eval("threading.active_count()")
+    port = int(kernel.eval("PORT"))
+    second = kernel.run(SERVE_CELL).raise_for_error()  # the very same cell again
+    assert second.stderr == "" and f":{port}/chat" in second.results[0]
+    assert kernel.eval("len(wslab.servers())") == "1"
+    assert kernel.eval("threading.active_count()") == threads  # no leaked threads
+    with connect(f"ws://127.0.0.1:{port}/chat", open_timeout=5) as ws:
+        ws.send("from the test process")
+        assert ws.recv(timeout=5) == "You sent: from the test process"
+
+
+def test_clients_in_the_same_kernel_as_the_server(kernel: Kernel) -> None:
+    kernel.run(SERVE_CELL).raise_for_error()
+    result = kernel.run(
+        cell(
+            """
+            ws = wslab.Client(server)
+            ws.send("sync")
+            print(ws.recv(timeout=5))
+            ws.close()
+            from websockets.sync.client import connect
+            with connect(server.url) as c:
+                c.send("websockets")
+                print(c.recv(timeout=5))
+            """
+        ),
+        timeout=30,
+    ).raise_for_error()
+    assert result.stdout.splitlines() == ["You sent: sync", "You sent: websockets"]
+    result = kernel.run(
+        cell(
+            """
+            async with wslab.AsyncClient(server) as aws:
+                await aws.send("top-level await")
+                print(await aws.recv(timeout=5))
+            """
+        )
+    ).raise_for_error()
+    assert result.stdout.strip() == "You sent: top-level await"
+
+
+def test_port_taken_by_another_process_is_a_one_line_error(kernel: Kernel) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = kernel.run(f"import wslab\nwslab.serve(port={port})")
+    assert result.error is not None
+    ename, evalue, _ = result.error
+    assert ename == "ServerStartError"
+    assert f"port {port} is already in use" in evalue and "port=0" in evalue
+
+
+def test_asyncio_run_hint_then_enable_asyncio_run() -> None:
+    # Its own kernel: enable_asyncio_run() patches asyncio for the whole process.
+    script = cell(
+        """
+        import asyncio
+        async def main():
+            await asyncio.sleep(0)
+            return "ran"
+        print(asyncio.run(main()))
+        """
+    )
+    with Kernel() as kernel:
+        kernel.run("import wslab").raise_for_error()
+        failed = kernel.run(script)
+        assert failed.error is not None and failed.error[0] == "RuntimeError"
+        assert "cannot be called from a running event loop" in failed.error[1]
+        assert "await main()" in failed.text and "wslab.enable_asyncio_run()" in failed.text
+        # The normal traceback is still shown, above the hint.
+        assert any("asyncio.run(main())" in line for line in failed.error[2])
+
+        other = kernel.run("raise RuntimeError('unrelated')")
+        assert other.error is not None and "wslab hint" not in other.text
+
+        kernel.run("wslab.enable_asyncio_run()").raise_for_error()
+        worked = kernel.run(script).raise_for_error()
+        assert worked.stdout.strip() == "ran"
+
+
+def test_shutdown_and_restart_free_the_port() -> None:
+    kernel = Kernel()
+    try:
+        port = int(kernel.eval("__import__('wslab').serve(port=0).port"))
+        assert not port_is_free(port)
+        kernel.manager.restart_kernel(now=False)
+        kernel.client.wait_for_ready(timeout=60)
+        assert port_is_free(port)
+        # The restarted kernel can serve on that same port right away.
+        assert int(kernel.eval(f"__import__('wslab').serve(port={port}).port")) == port
+    finally:
+        kernel.shutdown()
+    assert port_is_free(port)
