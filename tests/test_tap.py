@@ -375,3 +375,105 @@ def test_records_can_be_decoded_from_any_chunking() -> None:
     whole = decode(len(up) + len(down))
     assert decode(1) == whole
     assert [kind for _, kind, _, _ in whole].count("FRAME") == 2
+
+
+def test_server_tap_stops_with_its_server() -> None:
+    import wslab
+
+    server = wslab.serve("echo", port=0)
+    try:
+        tap = server.tap()
+        assert tap.url == server.url.replace(str(server.port), str(tap.port))
+        with wslab.Client(tap) as client:
+            client.send("Hello")
+            assert client.recv(timeout=5) == "You sent: Hello"
+        _wait_for(tap, _closed_twice)
+        assert "TEXT &#x27;Hello&#x27;" not in tap._repr_html_()
+        assert "TEXT 'Hello' [5 bytes]" in tap._repr_html_()
+        assert "TEXT 'Hello' [5 bytes]" in tap.diagram(1).html
+        assert tap.diagram(2).html.count("<line") == 2  # just the two lanes: no connection 2
+        assert "wslab-mask" in tap.hex_view().html
+    finally:
+        server.stop()
+    assert not tap.running
+
+
+@pytest.mark.browser
+def test_a_browser_through_the_tap() -> None:
+    """Chromium loads the page through the tap and chats: the tap sees it all."""
+    from playwright.sync_api import sync_playwright
+
+    import wslab
+
+    server = wslab.serve("echo", port=0)
+    try:
+        tap = server.tap()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            try:
+                page = browser.new_page()
+                page.goto(tap.page_url, timeout=15000)
+                page.wait_for_function("document.getElementById('status').textContent == 'open'")
+                page.fill("#message", "Hello from <b>chromium</b>")
+                page.click("#send")
+                page.wait_for_selector("#messages li:has-text('You sent: Hello from')")
+                page.click("#close")
+                page.wait_for_function(
+                    "document.getElementById('status').textContent.startsWith('closed')"
+                )
+            finally:
+                browser.close()
+        records = _wait_for(tap, lambda rs: any(r.opcode is Opcode.CLOSE for r in rs[-3:]))
+    finally:
+        server.stop()
+    requests = [Request.parse(r.data) for r in records if r.kind is Kind.HTTP_REQUEST]
+    assert requests[0].path == "/"
+    upgrade = next(r for r in requests if r.path == "/chat")
+    assert upgrade.headers.get("Origin") == f"http://127.0.0.1:{tap.port}"
+    frames = tap.frames()
+    assert (Direction.TO_SERVER, Frame(Opcode.TEXT, b"Hello from <b>chromium</b>")) in frames
+    sent = next(r for r in records if r.frame and r.frame.opcode is Opcode.TEXT)
+    assert sent.header is not None and sent.header.masked  # browsers mask (5.3)
+    assert (Direction.TO_CLIENT, Frame(Opcode.TEXT, b"You sent: Hello from <b>chromium</b>")) in (
+        frames
+    )
+    closes = [d for d, f in frames if f.opcode is Opcode.CLOSE]
+    assert closes == [Direction.TO_SERVER, Direction.TO_CLIENT]
+
+
+def test_a_reset_is_told_apart_from_a_fin() -> None:
+    import struct
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def until_closed() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                while conn.recv(4096):
+                    pass
+
+        server = threading.Thread(target=until_closed)
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+            client = socket.create_connection(("127.0.0.1", tap.port), timeout=5)
+            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            _wait_for(tap, lambda rs: any(r.kind is Kind.HTTP_REQUEST for r in rs))
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            records = _wait_for(tap, _closed_twice)
+            server.join(5)
+    closes = [r.text for r in records if r.kind is Kind.TCP_CLOSE]
+    assert closes[0] == "client reset TCP (RST) first"

@@ -130,16 +130,22 @@ class ConnectionDecoder:
             progress = self._step(half, records)
         return records
 
-    def eof(self, direction: Direction) -> Record:
-        """The record of one side closing its half of TCP (sending a FIN)."""
+    def eof(self, direction: Direction, *, reset: bool = False) -> Record:
+        """The record of one side closing its half of TCP.
+
+        Args:
+            direction: The way the FIN (or reset) travelled.
+            reset: Whether the connection was reset (RST) rather than closed.
+        """
         half = self._halves[direction]
         half.closed = True
         who = "client" if direction is Direction.TO_SERVER else "server"
+        how = "reset TCP (RST)" if reset else "closed TCP"
         if self._closed_first is None:
             self._closed_first = direction
-            text = f"{who} closed TCP first (FIN)"
+            text = f"{who} {how} first" + ("" if reset else " (FIN)")
         else:
-            text = f"{who} closed TCP (FIN)"
+            text = f"{who} {how}" + ("" if reset else " (FIN)")
         if half.mode is _Mode.BODY and half.pending_head:
             # A body that runs until the connection closes is complete now.
             self._finish_body(half, [])
@@ -518,6 +524,10 @@ class Tap:
                 self._pump(reader, upstream, Direction.TO_SERVER, decoder),
                 self._pump(upstream_reader, writer, Direction.TO_CLIENT, decoder),
             )
+        except asyncio.CancelledError:
+            # stop() cancels us; end normally, since asyncio's streams log a
+            # cancelled connection handler as an error (Python 3.11).
+            pass
         finally:
             for each in (writer, upstream_writer):
                 if each is not None:
@@ -534,12 +544,13 @@ class Tap:
     ) -> None:
         """Copy one direction until EOF: forward first, then decode the copy."""
         while True:
+            reset = False
             try:
                 data = await reader.read(_CHUNK)
             except OSError:
-                data = b""  # A reset ends this direction like a FIN does.
+                data, reset = b"", True  # A reset ends this direction like a FIN does.
             if not data:
-                self.recorder.add(decoder.eof(direction))
+                self.recorder.add(decoder.eof(direction, reset=reset))
                 # Pass the FIN on (a half-close), so each end sees what the
                 # other really did; closing the closing handshake is in 7.1.1.
                 try:
