@@ -477,3 +477,41 @@ def test_a_reset_is_told_apart_from_a_fin() -> None:
             server.join(5)
     closes = [r.text for r in records if r.kind is Kind.TCP_CLOSE]
     assert closes[0] == "client reset TCP (RST) first"
+
+
+def test_a_decoding_bug_becomes_an_error_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Watching must never break forwarding: the decoder itself never raises."""
+    from wslab.frames import FrameDecoder
+    from wslab.tap import ConnectionDecoder
+
+    def broken(self: FrameDecoder, data: bytes) -> list[object]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(FrameDecoder, "feed_raw", broken)
+    decoder = ConnectionDecoder(1, lambda: 0.0)
+    decoder.data(
+        Direction.TO_SERVER, client_request("h", "/", key="dGhlIHNhbXBsZSBub25jZQ==").serialize()
+    )
+    decoder.data(Direction.TO_CLIENT, server_response("dGhlIHNhbXBsZSBub25jZQ==").serialize())
+    frame = encode(Frame(Opcode.TEXT, b"Hello"))
+    (record,) = decoder.data(Direction.TO_CLIENT, frame)
+    assert record.kind is Kind.ERROR and record.data == frame
+    assert "cannot decode this: RuntimeError('bug')" in record.text
+    (after,) = decoder.data(Direction.TO_CLIENT, frame)
+    assert after.kind is Kind.ERROR and after.data == frame
+
+
+def test_an_invalid_frame_keeps_all_its_bytes_in_the_error_record() -> None:
+    from wslab.tap import ConnectionDecoder
+
+    decoder = ConnectionDecoder(1, lambda: 0.0)
+    decoder.data(Direction.TO_CLIENT, server_response("dGhlIHNhbXBsZSBub25jZQ==").serialize())
+    hello = encode(Frame(Opcode.TEXT, b"Hello"))
+    (first,) = decoder.data(Direction.TO_CLIENT, hello + b"\x83")  # and a partial header
+    assert first.kind is Kind.FRAME and first.data == hello
+    (error,) = decoder.data(Direction.TO_CLIENT, b"\x00")
+    assert error.kind is Kind.ERROR
+    assert error.data == b"\x83\x00"  # reserved opcode 0x3 (5.2), from both chunks
+    assert "reserved opcode" in error.text
+    closed = decoder.eof(Direction.TO_CLIENT)
+    assert closed.text == "server closed TCP first (FIN)"

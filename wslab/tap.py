@@ -87,6 +87,7 @@ class _Half:
         self.pending_text = ""
         self.pending_kind = Kind.HTTP_REQUEST
         self.frames = FrameDecoder(side=None, max_size=None, allow_rsv1=True)
+        self.fed = 0  # how many bytes of the buffer the frame decoder has seen
         # permessage-deflate (RFC 7692): one raw-deflate stream per direction.
         self.inflater: Any = None
         self.in_compressed_message = False
@@ -126,8 +127,13 @@ class ConnectionDecoder:
         half.buffer += data
         records: list[Record] = []
         progress = True
-        while progress and half.buffer:
-            progress = self._step(half, records)
+        try:
+            while progress and len(half.buffer) > half.fed:
+                progress = self._step(half, records)
+        except Exception as error:
+            # Decoding is only watching: whatever goes wrong in it must never
+            # stop the bytes from flowing, so it becomes a record too.
+            self._break(half, records, f"the tap cannot decode this: {error!r}")
         return records
 
     def eof(self, direction: Direction, *, reset: bool = False) -> Record:
@@ -149,7 +155,7 @@ class ConnectionDecoder:
         if half.mode is _Mode.BODY and half.pending_head:
             # A body that runs until the connection closes is complete now.
             self._finish_body(half, [])
-        left = len(half.buffer) + half.frames.buffered
+        left = len(half.buffer)
         if left:
             text += f", {left} bytes of an incomplete {half.mode.value} left"
         return self._record(direction, Kind.TCP_CLOSE, text=text)
@@ -265,19 +271,23 @@ class ConnectionDecoder:
             half.mode = _Mode.HTTP
 
     def _step_frames(self, half: _Half, records: list[Record]) -> bool:
-        data = bytes(half.buffer)
-        half.buffer.clear()
+        # The buffer keeps every byte until a whole frame claims it, so that
+        # an error record can carry all the bytes that were not decoded.
+        new = bytes(half.buffer[half.fed :])
+        half.fed = len(half.buffer)
         try:
-            decoded = half.frames.feed_raw(data)
+            decoded = half.frames.feed_raw(new)
         except ProtocolError as error:
             self._break(half, records, f"undecodable frame: {error}")
             return False
         for raw in decoded:
+            del half.buffer[: len(raw.data)]
+            half.fed -= len(raw.data)
             text = self._describe(half, raw.frame)
             records.append(
                 self._record(half.direction, Kind.FRAME, raw.data, text, raw.frame, raw.header)
             )
-        return False  # The frame decoder keeps any partial frame itself.
+        return False  # Wait for more bytes: the frame decoder holds any partial frame.
 
     def _describe(self, half: _Half, frame: Frame) -> str:
         """Summarize a frame, inflating permessage-deflate payloads (RFC 7692)."""
