@@ -81,12 +81,18 @@ class Recorder:
     Args:
         limit: Keep at most this many records (the oldest are dropped), so a
             long-running class does not grow memory without bound.
+        max_bytes: Keep at most this many bytes of record data (raw bytes
+            plus decoded payloads); the oldest records are dropped first.
+            The count alone does not bound memory: 10,000 records of 1 MiB
+            frames would be 10 GiB.
     """
 
     limit: int = 10_000
     records: list[Record] = field(default_factory=list)
     _subscribers: list[Callable[[Record], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    max_bytes: int = 16 * 2**20
+    _bytes: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1:
@@ -97,9 +103,19 @@ class Recorder:
     def add(self, record: Record) -> None:
         """Keep ``record`` (dropping the oldest beyond ``limit``) and tell subscribers."""
         with self._lock:
+            if not self.records:
+                self._bytes = 0  # the list may have been emptied directly
             self.records.append(record)
-            if len(self.records) > self.limit:
-                del self.records[: len(self.records) - self.limit]
+            self._bytes += _size(record)
+            drop = max(len(self.records) - self.limit, 0)
+            dropped = sum(_size(r) for r in self.records[:drop])
+            # Drop the oldest until the data fits, but always keep the newest record.
+            while self._bytes - dropped > self.max_bytes and drop < len(self.records) - 1:
+                dropped += _size(self.records[drop])
+                drop += 1
+            if drop:
+                del self.records[:drop]
+                self._bytes -= dropped
             subscribers = list(self._subscribers)
         for callback in subscribers:
             try:
@@ -125,3 +141,9 @@ class Recorder:
         """Forget every record; subscribers stay subscribed."""
         with self._lock:
             self.records.clear()
+            self._bytes = 0
+
+
+def _size(record: Record) -> int:
+    """The bytes a record holds on to: its raw data and its decoded payload."""
+    return len(record.data) + (len(record.frame.payload) if record.frame is not None else 0)
