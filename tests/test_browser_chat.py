@@ -6,6 +6,11 @@ and a ``wslab.Client`` in this process takes part in the same chat room.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,3 +116,77 @@ def test_a_foreign_page_cannot_open_the_socket(chat: Server, page: Any) -> None:
     assert (
         rejected and "403" in rejected[0].text and other.page_url.rstrip("/") in rejected[0].text
     )
+
+
+# -- through jupyter-server-proxy, as on JupyterHub or Binder -------------------
+
+TOKEN = "wslab-test-token"
+# Only the proxy: the other installed server extensions just slow the start.
+EXTENSIONS_OFF = {
+    name: False
+    for name in (
+        "jupyterlab",
+        "notebook",
+        "jupyter_lsp",
+        "nbgrader.server_extensions.formgrader",
+        "nbgrader.server_extensions.assignment_list",
+        "nbgrader.server_extensions.course_list",
+        "nbgrader.server_extensions.validate_assignment",
+    )
+}
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Jupyter server with jupyter-server-proxy on a free port; its base URL."""
+    tmp = tmp_path_factory.mktemp("jupyter")
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp))
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port=0",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={tmp}",
+        f"--ServerApp.jpserver_extensions={EXTENSIONS_OFF!r}",
+    ]
+    with open(tmp / "server.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := list(tmp.glob("jpserver-*.json"))):
+            assert process.poll() is None, (tmp / "server.log").read_text()
+            assert time.monotonic() < deadline, "jupyter server did not start"
+            time.sleep(0.05)
+        time.sleep(0.1)  # the file is written in one go, but let it land
+        port = json.loads(found[0].read_text())["port"]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_chat_page_through_jupyter_server_proxy(chat: Server, page: Any, jupyter: str) -> None:
+    # The browser's Origin is the Jupyter server's; the proxy forwards Host and
+    # Origin unchanged, so the same-host rule accepts it without any setting.
+    page.goto(f"{jupyter}/proxy/{chat.port}/?name=Proxied&token={TOKEN}")
+    page.wait_for_function("document.getElementById('status').textContent === 'open'")
+    assert page.locator("#url").text_content() == (
+        f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?name=Proxied"
+    )
+    with Client(chat.url + "?name=Python") as python:
+        page.locator("#messages li", has_text="* Python joined").wait_for()
+        page.fill("#message", "through the proxy")
+        page.click("#send")
+        recv_until(python, "Proxied: through the proxy")
+        python.send("and back")
+        page.locator("#messages li", has_text="Python: and back").wait_for()
+        proxied = [c for c in chat.clients if c.name == "Proxied"]
+        assert [c.origin for c in proxied] == [jupyter]
