@@ -26,9 +26,10 @@ Safe defaults, all visible in the repr:
   jupyter-server-proxy, which forwards the browser's ``Host`` and ``Origin``
   headers unchanged, and checks the Origin against the Jupyter server itself
   before proxying); any other Origin gets HTTP 403, which is the defence
-  against cross-site WebSocket hijacking. ``origins=[...]`` replaces the rule
-  with an exact list (include ``None`` to accept clients without an Origin).
-  The same-host rule does not stop DNS rebinding; an exact list does;
+  against cross-site WebSocket hijacking. ``origins=[...]`` adds more
+  accepted origins (the same rule as :class:`wslab.raw.RawServer`). The
+  same-host rule does not stop DNS rebinding, where an attacker's name
+  resolves to 127.0.0.1; the lessons mention it as a limit;
 * messages above ``max_size`` bytes (1 MiB) close the connection with 1009;
 * more than ``max_clients`` clients (64) get HTTP 503;
 * a ping every ``ping_interval`` seconds (20) closes dead connections;
@@ -65,7 +66,7 @@ import time
 import traceback
 import urllib.parse
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -198,24 +199,21 @@ def _netloc(scheme: str, host_and_port: str) -> str:
 def origin_allowed(
     origin: str | None,
     host: str | None,
-    origins: Sequence[str | None] | None = None,
+    origins: Iterable[str] = (),
 ) -> bool:
     """Apply the server's Origin rule (see the module docstring).
 
     Args:
         origin: The request's ``Origin`` header, or ``None`` when absent.
         host: The request's ``Host`` header.
-        origins: An exact list of allowed origins, or ``None`` for the default
-            same-host rule.
+        origins: More origins to accept, besides those of the same-host rule.
 
     >>> origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
     True
     >>> origin_allowed("https://evil.example", "127.0.0.1:8080")
     False
     """
-    if origins is not None:
-        return origin in origins
-    if origin is None:
+    if origin is None or origin in origins:
         return True
     parsed = urllib.parse.urlsplit(origin)
     if not parsed.netloc or host is None:
@@ -239,7 +237,7 @@ class Server:
         port: int = 8080,
         path: str = "/chat",
         *,
-        origins: Iterable[str | None] | None = None,
+        origins: Iterable[str] | None = None,
         max_size: int = 2**20,
         max_clients: int = 64,
         ping_interval: float | None = 20.0,
@@ -254,7 +252,7 @@ class Server:
         self._requested_port = _check_port(port)
         self.port = self._requested_port
         self.path = path if path.startswith("/") else "/" + path
-        self.origins = None if origins is None else list(origins)
+        self.origins = list(origins or ())
         self.max_size = max_size
         self.max_clients = max_clients
         self.ping_interval = ping_interval
@@ -414,6 +412,15 @@ class Server:
         if not upgrade:
             if target in ("/", "/index.html"):
                 return _html_response(ws, _page(self.path))
+            if target == self.path:
+                # The resource exists, but only as a WebSocket: 426 says so (RFC 9110 15.5.22).
+                response = ws.respond(
+                    http.HTTPStatus.UPGRADE_REQUIRED,
+                    f"{self.path} is a WebSocket endpoint: connect a WebSocket client to "
+                    f"{self.url}, or open the chat page at {self.page_url}.\n",
+                )
+                response.headers["Upgrade"] = "websocket"
+                return response
             return ws.respond(
                 http.HTTPStatus.NOT_FOUND,
                 f"Nothing at {target}. The chat page is at / and the WebSocket at {self.path}.\n",
@@ -423,6 +430,15 @@ class Server:
                 http.HTTPStatus.NOT_FOUND,
                 f"No WebSocket at {target}; this server's WebSocket path is {self.path}.\n",
             )
+        version = request.headers.get("Sec-WebSocket-Version")
+        if version is not None and version.strip() != "13":
+            # Section 4.4: answer with the version we speak (websockets sends a bare 400).
+            response = ws.respond(
+                http.HTTPStatus.UPGRADE_REQUIRED,
+                f"Sec-WebSocket-Version {version} is not supported: this server speaks 13.\n",
+            )
+            response.headers["Sec-WebSocket-Version"] = "13"
+            return response
         origin = request.headers.get("Origin")
         if not origin_allowed(origin, request.headers.get("Host"), self.origins):
             self._record(
@@ -498,9 +514,8 @@ class Server:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        origins = (
-            "same host as the page" if self.origins is None else ", ".join(map(str, self.origins))
-        )
+        origins = "the server's own page (same host), clients without an Origin"
+        origins += "".join(f", {origin}" for origin in self.origins)
         rows = [
             ("WebSocket URL", f"<code>{e(self.url)}</code>"),
             ("Chat page", f'<a href="{e(self.page_url)}" target="_blank">{e(self.page_url)}</a>'),
@@ -508,10 +523,7 @@ class Server:
             ("State", e(self.state)),
             ("Clients", f"{len(self._clients)} of at most {self.max_clients}"),
             ("Binds", e(self.host) + ("" if _is_loopback(self.host) else " (remote allowed)")),
-            (
-                "Origins allowed",
-                e(origins) + "; none (scripts) too" if self.origins is None else e(origins),
-            ),
+            ("Origins allowed", e(origins) + "; others get 403"),
             ("Max message size", f"{self.max_size:,} bytes (then close 1009)"),
             (
                 "Keepalive ping",
@@ -632,7 +644,7 @@ def serve(
     port: int = 8080,
     path: str = "/chat",
     *,
-    origins: Iterable[str | None] | None = None,
+    origins: Iterable[str] | None = None,
     max_size: int = 2**20,
     max_clients: int = 64,
     ping_interval: float | None = 20.0,
@@ -647,8 +659,8 @@ def serve(
         port: The TCP port; ``0`` picks a free one. A server already running
             in this kernel on that port is stopped first.
         path: The WebSocket endpoint's path (``GET /`` serves the chat page).
-        origins: Exact list of allowed ``Origin`` values; ``None`` for the
-            same-host rule of the module docstring.
+        origins: More ``Origin`` values to accept, besides the server's own
+            page and clients without an Origin (see the module docstring).
         max_size: Largest incoming message in bytes; bigger closes with 1009.
         max_clients: More clients at once get HTTP 503.
         ping_interval: Seconds between keepalive pings (``None``: off).
