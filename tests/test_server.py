@@ -307,14 +307,14 @@ def test_proxied_page_origin_is_accepted(start: Callable[..., Server]) -> None:
         client.close()
 
 
-def test_explicit_origins_list(start: Callable[..., Server]) -> None:
+def test_origins_adds_accepted_origins(start: Callable[..., Server]) -> None:
     server = start("echo", origins=["https://lab.example"])
-    with ws_connect(server.url, origin="https://lab.example"):
-        pass
-    for origin in (None, server.page_url.rstrip("/")):
-        with pytest.raises(InvalidStatus) as info:
-            ws_connect(server.url, origin=origin)
-        assert info.value.response.status_code == 403
+    for origin in ("https://lab.example", None, server.page_url.rstrip("/")):
+        with ws_connect(server.url, origin=origin):
+            pass
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(server.url, origin="https://evil.example")
+    assert info.value.response.status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -331,6 +331,9 @@ def test_explicit_origins_list(start: Callable[..., Server]) -> None:
 )
 def test_origin_rule(origin: str | None, host: str, allowed: bool) -> None:
     assert origin_allowed(origin, host) is allowed
+    assert origin_allowed(origin, host, ["https://evil.example"]) is (
+        allowed or origin == "https://evil.example"
+    )
 
 
 def test_message_over_max_size_closes_with_1009(start: Callable[..., Server]) -> None:

@@ -290,6 +290,13 @@ class Client:
         timeout: float = 5.0,
         block: bool = True,
     ) -> None:
+        if block and loop.in_loop_thread():
+            # Inside a handler or callback: waiting here would stop the very
+            # loop that must do the connecting.
+            raise RuntimeError(
+                "wslab.Client(..., block=True) cannot run on the wslab loop (in a handler "
+                "or callback); pass block=False, or use wslab.AsyncClient"
+            )
         self._received: queue.Queue[object] = queue.Queue()
         self._session = _Session(
             _resolve_url(url_or_server),
