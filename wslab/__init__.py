@@ -41,6 +41,8 @@ __all__ = [
     "HandshakeError",
     "Opcode",
     "ProtocolError",
+    "RawClient",
+    "RawServer",
     "Server",
     "Side",
     "State",
@@ -66,6 +68,8 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "AsyncClient": ".client",
     "Client": ".client",
+    "RawClient": ".raw",
+    "RawServer": ".raw",
     "Server": ".server",
     "enable_asyncio_run": ".jupyter",
     "serve": ".server",
