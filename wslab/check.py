@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType, ModuleType
@@ -81,6 +82,22 @@ class CheckFailed(AssertionError):
         self.what = what
         self.rfc = rfc
         self.hint = hint
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows a failed check: the explanation, not check.py's frames.
+
+        IPython calls this instead of formatting the traceback. The frames of
+        this module would only distract a student; the message says it all. If
+        the student's own code raised (the ``__cause__``), its traceback comes
+        first, because it points at the line to fix.
+        """
+        lines: list[str] = []
+        if self.__cause__ is not None:
+            lines += _format_exception(self.__cause__)
+            lines.append("\nThe above exception was the direct cause of this failed check:\n")
+        first, *rest = str(self).splitlines() or [""]
+        lines.append(f"\x1b[0;31m{type(self).__name__}\x1b[0m: {first}")
+        return lines + rest
 
 
 class NotImplementedYet(CheckFailed):
@@ -550,7 +567,28 @@ def connect(
             f"{type(exc).__name__}: {exc}",
             rfc="4.1",
         ) from exc
+    # The Peer owns the connection and closes it (Peer is the context manager);
+    # entering it tells websockets so, which 17.1 and later expect.
+    connection.__enter__()
     return Peer(connection, name, timeout, None if isinstance(server, str) else server)
+
+
+def _format_exception(exc: BaseException) -> list[str]:
+    """Format a traceback the way IPython would (``Cell In[3], line 4``), if it runs."""
+    tb = exc.__traceback__
+    # Leave out the frames of this module and of contextlib: they are the checks'
+    # machinery, not the student's code.
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "contextlib"):
+        tb = tb.tb_next
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            return list(shell.InteractiveTB.structured_traceback(type(exc), exc, tb))
+    except Exception:
+        pass  # Not in IPython, or its formatter failed: plain Python formatting will do.
+    return [line.rstrip("\n") for line in traceback.format_exception(type(exc), exc, tb)]
 
 
 def _global_names(code: CodeType) -> Iterator[str]:
