@@ -601,8 +601,31 @@ def bench_codec(results: Results, quick: bool) -> None:
 
 
 def _codec_rows(results: Results, module: Any, quick: bool) -> None:
-    # Filled in once benchmarks/bench_codec.py exists; see its docstring.
-    raise NotImplementedError
+    repeat, budget = (3, 0.02) if quick else (7, 0.1)
+    data = module.run(repeat, budget)
+    ratios = []
+    for row in data["codec"]:
+        ratio = row["wslab"] / row["websockets_python"]
+        ratios.append((ratio, f"{row['operation']} {row['size']}"))
+        note = f"{ratio:.2f}x websockets pure-Python"
+        if "websockets_c" in row:
+            note += f", {row['wslab'] / row['websockets_c']:.2f}x websockets with C masking"
+        case = f"{row['operation']} {row['size']}"
+        results.add(Row("codec", case, "wslab", rate=row["wslab"], unit="MB/s", note=note))
+    for name, ms in data["mask_1mib_ms"].items():
+        results.add(Row("codec", "mask 1 MiB", name.replace("_", " "), p50=ms, note="median"))
+    worst, at = min(ratios)
+    results.target(
+        f"codec >= {module.CODEC_TARGET}x websockets (pure Python)",
+        f"worst {worst:.2f}x ({at})",
+        worst >= module.CODEC_TARGET,
+    )
+    mask = data["mask_1mib_ms"]["wslab"]
+    results.target(
+        f"masking 1 MiB < {module.MASK_TARGET_MS:g} ms",
+        f"{mask:.2f} ms",
+        mask < module.MASK_TARGET_MS,
+    )
 
 
 # -- lessons -----------------------------------------------------------------------
