@@ -120,6 +120,16 @@ def test_port_taken_by_another_process_is_a_one_line_error(kernel: Kernel) -> No
     ename, evalue, _ = result.error
     assert ename == "ServerStartError"
     assert f"port {port} is already in use" in evalue and "port=0" in evalue
+    # Just the message: no traceback through wslab's internals.
+    assert "Traceback" not in result.text and "server.py" not in result.text
+
+
+def test_connect_error_is_shown_as_one_line(kernel: Kernel) -> None:
+    result = kernel.run("import wslab\nwslab.Client('http://127.0.0.1:1/chat')")
+    assert result.error is not None and result.error[0] == "ConnectError"
+    assert "ws://" in result.error[1] and "client.py" not in result.text
+    other = kernel.run("import wslab\nraise wslab.ProtocolError('a student bug')")
+    assert other.error is not None and "Traceback" in other.text  # others keep theirs
 
 
 def test_asyncio_run_hint_then_enable_asyncio_run() -> None:
@@ -141,6 +151,9 @@ def test_asyncio_run_hint_then_enable_asyncio_run() -> None:
         assert "await main()" in failed.text and "wslab.enable_asyncio_run()" in failed.text
         # The normal traceback is still shown, above the hint.
         assert any("asyncio.run(main())" in line for line in failed.error[2])
+
+        older_style = kernel.run("asyncio.get_event_loop().run_until_complete(main())")
+        assert older_style.error is not None and "await main()" in older_style.text
 
         other = kernel.run("raise RuntimeError('unrelated')")
         assert other.error is not None and "wslab hint" not in other.text

@@ -14,12 +14,18 @@ with it in layers:
    wslab is imported inside IPython) adds a short hint naming both fixes
    below the normal traceback. It is a display hook
    (``InteractiveShell.set_custom_exc``), not a patch.
+
+The same hook shows the errors a student causes by a setting, not by a bug
+(:class:`~wslab.errors.ServerStartError`, :class:`wslab.client.ConnectError`)
+as their one-line message, without a traceback through wslab's internals.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from .errors import ServerStartError, WSLabError
 
 __all__ = ["ASYNCIO_RUN_HINT", "enable_asyncio_run", "install_asyncio_hint"]
 
@@ -30,7 +36,8 @@ ASYNCIO_RUN_HINT = (
     "`wslab.enable_asyncio_run()` once to allow asyncio.run() in this kernel."
 )
 
-_MESSAGE = "cannot be called from a running event loop"
+# asyncio.run(main()) and loop.run_until_complete(main()) fail with these.
+_MESSAGES = ("cannot be called from a running event loop", "This event loop is already running")
 _enabled = False
 
 
@@ -52,16 +59,30 @@ def enable_asyncio_run() -> None:
     _enabled = True
 
 
+def _is_brief(value: BaseException) -> bool:
+    """Whether an error's message says it all (a bad port, a refused URL)."""
+    brief: tuple[type[BaseException], ...] = (ServerStartError,)
+    client = sys.modules.get("wslab.client")  # not loaded: no ConnectError possible
+    if client is not None:
+        brief += (client.ConnectError,)
+    return isinstance(value, brief)
+
+
 def _hint_handler(
     shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
 ) -> Any:
     """IPython custom-exception hook: the normal traceback, then our hint."""
+    if _is_brief(value):
+        # "ServerStartError: port 8080 is already in use by another program; ..."
+        return shell.showtraceback((etype, value, tb), exception_only=True)
     structured = shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
-    if _MESSAGE in str(value):
+    if any(message in str(value) for message in _MESSAGES):
         print(ASYNCIO_RUN_HINT, file=sys.stderr)
     return structured
 
 
+# The exceptions our hook sees; all others keep IPython's own display.
+_HOOKED = (RuntimeError, WSLabError)
 # The shell our hook is installed on (IPython wraps the handler, so we cannot
 # recognise it by identity later).
 _hint_shell: Any = None
@@ -82,10 +103,10 @@ def install_asyncio_hint() -> bool:
         return False
     global _hint_shell
     installed = getattr(shell, "custom_exceptions", ())
-    if _hint_shell is shell and installed == (RuntimeError,):
+    if _hint_shell is shell and installed == _HOOKED:
         return True
     if installed:
         return False  # someone else's hook: leave it alone
-    shell.set_custom_exc((RuntimeError,), _hint_handler)
+    shell.set_custom_exc(_HOOKED, _hint_handler)
     _hint_shell = shell
     return True

@@ -320,7 +320,8 @@ class Server:
         except TimeoutError:
             raise ServerStartError(
                 f"the server on port {self._requested_port} did not start within "
-                f"{START_TIMEOUT:g} s; restart the kernel and try again"
+                f"{START_TIMEOUT:g} s: a handler may be blocking the wslab loop (time.sleep, "
+                "or a loop without await); fix it, then restart the kernel"
             ) from None
         self._state = "running"
         with _registry_lock:
