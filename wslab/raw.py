@@ -393,6 +393,9 @@ class RawServer:
             thread.join(timeout)
         self._listener.close()
         self._listener = None
+        # The wake-up pair is only needed while listening: free its two sockets.
+        self._wakeup_r.close()
+        self._wakeup_w.close()
 
     def _listen(self) -> None:
         port = self.port
@@ -401,6 +404,9 @@ class RawServer:
                 f"port {port!r} is not a TCP port: "
                 "use a number from 1 to 65535, or 0 for a free one"
             )
+        if self._wakeup_r.fileno() == -1:
+            # stop() closed the previous pair; a restarted server needs a new one.
+            self._wakeup_r, self._wakeup_w = socket.socketpair()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         # Restart at once on the same port after a stop, even with connections
