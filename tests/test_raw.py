@@ -1,0 +1,479 @@
+"""The from-scratch server and client of wslab.raw, checked over real sockets.
+
+The bytes a test sends are written out by hand from RFC 6455 section 5.2 and
+the answers are parsed by hand too, so these tests do not trust the wslab core
+they exercise. Independent clients (websockets) play the well-behaved peers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import struct
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
+
+from wslab.errors import HandshakeError, ServerStartError
+from wslab.raw import ConnectionClosed, RawClient, RawServer
+
+# The example key and answer of RFC 6455 section 1.3.
+RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+MASK = b"\x37\xfa\x21\x3d"
+
+
+# -- helpers: frames and handshakes written out by hand ----------------------------
+
+
+def masked(first: int, payload: bytes, mask: bytes = MASK) -> bytes:
+    """A client frame: first byte (FIN, RSV, opcode), then MASK bit and length."""
+    length = len(payload)
+    if length < 126:
+        header = bytes([first, 0x80 | length])
+    elif length < 2**16:
+        header = bytes([first, 0x80 | 126]) + struct.pack("!H", length)
+    else:
+        header = bytes([first, 0x80 | 127]) + struct.pack("!Q", length)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def handshake_bytes(port: int, path: str = "/chat", **extra: str) -> bytes:
+    headers = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": RFC_KEY,
+        "Sec-WebSocket-Version": "13",
+    }
+    for name, value in extra.items():
+        name = name.replace("_", "-")
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = value
+    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Read until the server closes the connection (bounded by the socket timeout)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def open_ws(server: RawServer) -> tuple[socket.socket, bytes]:
+    """Do the opening handshake by hand; return the socket and any extra bytes."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(handshake_bytes(server.port))
+    data = read_until(sock, b"\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert f"Sec-WebSocket-Accept: {RFC_ACCEPT}".encode() in head
+    return sock, rest
+
+
+def http_status(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send raw HTTP bytes; return the status code and the whole response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = read_all(sock)
+    status_line = data.split(b"\r\n", 1)[0]
+    return int(status_line.split()[1]), data
+
+
+def parse_server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split unmasked server frames into (first byte, payload), by hand (5.2)."""
+    frames = []
+    while data:
+        first, second = data[0], data[1]
+        assert not second & 0x80, "a server must not mask its frames (5.1)"
+        length, offset = second & 0x7F, 2
+        if length == 126:
+            (length,), offset = struct.unpack("!H", data[2:4]), 4
+        elif length == 127:
+            (length,), offset = struct.unpack("!Q", data[2:10]), 10
+        frames.append((first, data[offset : offset + length]))
+        data = data[offset + length :]
+    return frames
+
+
+def close_code_of(data: bytes) -> int:
+    first, payload = parse_server_frames(data)[-1]
+    assert first == 0x88, f"expected a close frame, got first byte {first:#x}"
+    return int(struct.unpack("!H", payload[:2])[0])
+
+
+# -- fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[RawServer]:
+    srv = RawServer("echo", port=0).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def bystander(server: RawServer) -> Iterator[ClientConnection]:
+    """A well-behaved client that must keep working while another misbehaves."""
+    with connect(server.url, open_timeout=5) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=5) == "You sent: before"
+        yield ws
+
+
+def assert_still_serving(ws: ClientConnection) -> None:
+    ws.send("still there?")
+    assert ws.recv(timeout=5) == "You sent: still there?"
+
+
+# -- the echo handler and the conformance rules -----------------------------------
+
+
+def test_echo_text_and_binary_with_an_independent_client(server: RawServer) -> None:
+    with connect(server.url, open_timeout=5) as ws:
+        ws.send("Hello")
+        assert ws.recv(timeout=5) == "You sent: Hello"
+        ws.send(b"\x00\x01\xfe\xff")
+        assert ws.recv(timeout=5) == b"\x00\x01\xfe\xff"
+        ws.send("é€😀")
+        assert ws.recv(timeout=5) == "You sent: é€😀"
+        big = bytes(range(256)) * 1000  # 256000 bytes: the 64-bit length form
+        ws.send(big)
+        assert ws.recv(timeout=5) == big
+
+
+def test_fragmented_message_is_echoed_whole(server: RawServer) -> None:
+    with connect(server.url, open_timeout=5) as ws:
+        ws.send(["Hel", "lo, ", "world"])  # websockets sends a list as fragments
+        assert ws.recv(timeout=5) == "You sent: Hello, world"
+
+
+def test_code_point_split_across_fragments_is_fine(server: RawServer) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        euro = "€".encode()  # e2 82 ac
+        sock.sendall(masked(0x01, euro[:2]) + masked(0x80, euro[2:]))
+        frames = parse_server_frames(read_until(sock, "€".encode()))
+        assert frames == [(0x81, "You sent: €".encode())]
+
+
+def test_ping_gets_pong_with_same_payload_and_pong_is_ignored(server: RawServer) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        # An unsolicited pong (5.5.3) must be ignored; then a ping in the middle
+        # of a fragmented message (control frames may be interleaved, 5.4).
+        sock.sendall(masked(0x8A, b"unsolicited"))
+        sock.sendall(masked(0x01, b"a") + masked(0x89, b"ping!") + masked(0x80, b"b"))
+        frames = parse_server_frames(read_until(sock, b"You sent: ab"))
+        assert frames == [(0x8A, b"ping!"), (0x81, b"You sent: ab")]
+
+
+def test_close_handshake_echoes_code_then_server_closes_tcp_first(server: RawServer) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        sock.sendall(masked(0x88, struct.pack("!H", 4000) + b"done"))
+        # read_all returns only once the server closed TCP: it did so first (7.1.1).
+        frames = parse_server_frames(read_all(sock))
+        assert frames == [(0x88, struct.pack("!H", 4000))]
+
+
+def test_empty_close_is_answered_with_empty_close(server: RawServer) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        sock.sendall(masked(0x88, b""))
+        assert parse_server_frames(read_all(sock)) == [(0x88, b"")]
+
+
+MALFORMED = {
+    "unmasked client frame": (b"\x81\x05hello", 1002),
+    "reserved opcode 0x3": (masked(0x83, b""), 1002),
+    "reserved opcode 0xB": (masked(0x8B, b""), 1002),
+    "RSV1 without extension": (masked(0xC1, b"hi"), 1002),
+    "RSV3 set": (masked(0x91, b"hi"), 1002),
+    "fragmented ping": (masked(0x09, b"ping"), 1002),
+    "ping of 126 bytes": (masked(0x89, b"x" * 126), 1002),
+    "invalid UTF-8": (masked(0x81, b"caf\xc3"), 1007),
+    "invalid UTF-8 across fragments": (masked(0x01, b"\xe2\x82") + masked(0x80, b"\x28"), 1007),
+    "continuation without start": (masked(0x80, b"orphan"), 1002),
+    "new message inside a fragmented one": (masked(0x01, b"a") + masked(0x81, b"b"), 1002),
+    # Only the header: the server must refuse before any payload arrives.
+    "message over max_size": (b"\x82\xff" + struct.pack("!Q", 2**21) + MASK, 1009),
+    "64-bit length with top bit": (b"\x82\xff" + struct.pack("!Q", 2**63 + 5) + MASK, 1002),
+    "close code 1005 on the wire": (masked(0x88, struct.pack("!H", 1005)), 1002),
+    "close payload of 1 byte": (masked(0x88, b"\x03"), 1002),
+    "close reason not UTF-8": (masked(0x88, struct.pack("!H", 1000) + b"\xff"), 1007),
+}
+
+
+@pytest.mark.parametrize(("data", "code"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_frames_fail_with_the_rfc_close_code(
+    server: RawServer, bystander: ClientConnection, data: bytes, code: int
+) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        sock.sendall(data)
+        assert close_code_of(read_all(sock)) == code
+    assert_still_serving(bystander)
+
+
+def test_fragmented_messages_over_max_size_fail_with_1009() -> None:
+    with RawServer("echo", port=0, max_size=10).start() as srv:
+        sock, _ = open_ws(srv)
+        with sock:
+            sock.sendall(masked(0x02, b"x" * 6) + masked(0x80, b"y" * 6))
+            assert close_code_of(read_all(sock)) == 1009
+
+
+def test_client_vanishing_mid_frame_does_not_disturb_others(
+    server: RawServer, bystander: ClientConnection
+) -> None:
+    sock, _ = open_ws(server)
+    sock.sendall(masked(0x81, b"half a message")[:7])
+    sock.close()
+    assert_still_serving(bystander)
+
+
+def test_stop_closes_clients_with_1001() -> None:
+    srv = RawServer("echo", port=0).start()
+    try:
+        with connect(srv.url, open_timeout=5) as ws:
+            srv.stop()
+            with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedOK
+                ws.recv(timeout=5)
+            assert ws.close_code == 1001
+    finally:
+        srv.stop()
+
+
+# -- HTTP and the opening handshake -------------------------------------------------
+
+
+def test_get_slash_serves_the_chat_page(server: RawServer) -> None:
+    with urllib.request.urlopen(server.page_url, timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        html = response.read().decode()
+    assert "new WebSocket(" in html
+    assert 'const WS_PATH = "chat";' in html
+
+
+def test_other_plain_http_paths_get_404(server: RawServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(server.page_url + "favicon.ico", timeout=5)
+    assert info.value.code == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Upgrade": None}, 400),
+        ({"Connection": None}, 400),
+        ({"Connection": "keep-alive"}, 400),
+        ({"Sec-WebSocket-Key": None}, 400),
+        ({"Sec-WebSocket-Key": "too short"}, 400),
+        ({"Origin": "http://evil.example"}, 403),
+    ],
+    ids=["no Upgrade", "no Connection", "Connection keep-alive", "no key", "bad key", "origin"],
+)
+def test_broken_handshakes_get_their_status(
+    server: RawServer, headers: dict[str, str | None], status: int
+) -> None:
+    got, data = http_status(server.port, handshake_bytes(server.port, **headers))  # type: ignore[arg-type]
+    assert got == status
+    body = data.partition(b"\r\n\r\n")[2].decode()
+    assert body.count("\n") == 1 and len(body) > 10  # a one-line reason
+
+
+def test_wrong_version_gets_426_naming_version_13(server: RawServer) -> None:
+    status, data = http_status(
+        server.port, handshake_bytes(server.port, **{"Sec-WebSocket-Version": "8"})
+    )
+    assert status == 426
+    assert b"\r\nSec-WebSocket-Version: 13\r\n" in data
+
+
+def test_huge_header_block_gets_431(server: RawServer) -> None:
+    request = handshake_bytes(server.port, X_Padding="a" * 20000)
+    status, _ = http_status(server.port, request)
+    assert status == 431
+
+
+def test_websocket_on_another_path_gets_404(server: RawServer) -> None:
+    status, _ = http_status(server.port, handshake_bytes(server.port, path="/other"))
+    assert status == 404
+
+
+def test_own_page_origin_and_extra_origins_are_accepted() -> None:
+    with RawServer("echo", port=0, origins=["http://localhost:3000"]).start() as srv:
+        for origin in (f"http://127.0.0.1:{srv.port}", "http://localhost:3000"):
+            with connect(srv.url, origin=Origin(origin), open_timeout=5) as ws:
+                ws.send("hi")
+                assert ws.recv(timeout=5) == "You sent: hi"
+
+
+def test_clients_beyond_max_clients_get_503() -> None:
+    with RawServer("echo", port=0, max_clients=1).start() as srv:
+        with connect(srv.url, open_timeout=5):
+            with pytest.raises(InvalidStatus) as info:
+                connect(srv.url, open_timeout=5)
+            assert info.value.response.status_code == 503
+        # Once the first client left, there is room again.
+        with connect(srv.url, open_timeout=5) as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "You sent: x"
+
+
+def test_silent_client_is_dropped_after_the_handshake_timeout() -> None:
+    with RawServer("echo", port=0, handshake_timeout=0.2).start() as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            sock.sendall(b"GET /chat HTTP/1.1\r\n")  # ... and never the rest
+            assert read_all(sock) == b""  # the server closed it
+
+
+def test_port_in_use_and_bad_port_raise_server_start_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServerStartError, match=f"port {port} is already in use"):
+            RawServer(port=port).start()
+    with pytest.raises(ServerStartError, match="70000 is not a TCP port"):
+        RawServer(port=70000).start()
+
+
+# -- the chat handler ------------------------------------------------------------------
+
+
+def test_chat_broadcasts_with_names_and_notices() -> None:
+    with RawServer("chat", port=0).start() as srv:
+        with connect(srv.url + "?name=Ada", open_timeout=5) as ada:
+            assert ada.recv(timeout=5) == "* Ada joined"
+            with connect(srv.url + "?name=Bob", open_timeout=5) as bob:
+                assert bob.recv(timeout=5) == "* Bob joined"
+                assert ada.recv(timeout=5) == "* Bob joined"
+                bob.send("hi all")
+                assert ada.recv(timeout=5) == "Bob: hi all"
+                assert bob.recv(timeout=5) == "Bob: hi all"
+                bob.send("/name Robert")
+                assert ada.recv(timeout=5) == "* Bob is now Robert"
+                bob.send(b"\x01\x02")
+                assert ada.recv(timeout=5) == b"\x01\x02"  # binary: to the others only
+            assert ada.recv(timeout=5) == "* Robert left"
+
+
+def test_handler_exception_closes_that_client_with_1011(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def broken(peer: object, message: str | bytes) -> None:
+        raise ValueError("student bug")
+
+    with RawServer(broken, port=0).start() as srv:
+        with connect(srv.url, open_timeout=5) as ws:
+            ws.send("boom")
+            with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedError
+                ws.recv(timeout=5)
+            assert ws.close_code == 1011
+    assert "ValueError: student bug" in capsys.readouterr().err
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+def test_client_masks_with_a_fixed_key_as_in_rfc_5_7() -> None:
+    """A plain-socket server checks the client's bytes against RFC 6455 5.7."""
+    received: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                head = read_until(conn, b"\r\n\r\n").decode()
+                key = head.split("Sec-WebSocket-Key: ")[1].split("\r\n")[0]
+                digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                accept = base64.b64encode(digest.digest()).decode()
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                    + accept.encode()
+                    + b"\r\n\r\n"
+                )
+                data = b""
+                while len(data) < 11:
+                    data += conn.recv(11 - len(data))
+                received.append(data)
+                conn.sendall(b"\x81\x05Hello")  # the RFC's unmasked "Hello" (5.7)
+
+        thread = threading.Thread(target=serve_once)
+        thread.start()
+        try:
+            client = RawClient.connect(f"ws://127.0.0.1:{port}/", mask_key=MASK)
+            client.send("Hello")
+            assert client.recv(timeout=5) == "Hello"
+        finally:
+            thread.join(10)
+    assert received == [bytes.fromhex("818537fa213d7f9f4d5158")]
+
+
+def test_client_uses_a_fresh_mask_key_per_frame(server: RawServer) -> None:
+    client = RawClient.connect(server.url)
+    try:
+        frames = [client.connection.send_text("same") for _ in range(3)]
+        assert len({frame[2:6] for frame in frames}) == 3
+    finally:
+        client.close()
+
+
+def test_client_close_handshake_and_close_code(server: RawServer) -> None:
+    client = RawClient.connect(server.url)
+    client.send("x")
+    assert client.recv(timeout=5) == "You sent: x"
+    client.ping(b"are you there")
+    client.close(4001, "bye")
+    assert (client.close_code, client.close_reason) == (4001, "")  # the server echoes the code
+    assert list(client.pongs) == [b"are you there"]
+    with pytest.raises(ConnectionClosed, match="code 4001"):
+        client.recv(timeout=1)
+
+
+def test_client_errors_are_one_line_and_name_the_fix() -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        RawClient.connect("http://127.0.0.1:1/chat")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]  # bound but not listening: connections are refused
+        with pytest.raises(ConnectionRefusedError, match=r"no server at .* is it running"):
+            RawClient.connect(f"ws://127.0.0.1:{free}/chat")
+
+
+def test_client_reports_a_refused_handshake_with_the_servers_reason(server: RawServer) -> None:
+    with pytest.raises(HandshakeError, match=r"403 Forbidden.*not allowed") as info:
+        RawClient.connect(server.url, origin="http://evil.example")
+    assert info.value.status == 403
+    assert "\n" not in str(info.value)
