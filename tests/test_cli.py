@@ -1,0 +1,137 @@
+"""The ``wslab`` command, run as a real process: serve, echo through it, Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from websockets.sync.client import connect
+
+import wslab
+
+IMPLS = ["raw", "websockets"]
+
+
+def wslab_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "wslab", *args]
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """Run ``wslab serve ARGS --port 0``; yield the process, its ws URL and page URL.
+
+    The process is always stopped: Ctrl-C (SIGINT) if the test did not, then kill.
+    """
+    proc = subprocess.Popen(
+        wslab_command("serve", "--port", "0", *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "wslab serve printed nothing within 30 s"
+        line = proc.stdout.readline()
+        match = re.search(r"(ws://\S+) \(chat page: (http://\S+)\)", line)
+        assert match, f"unexpected first line: {line!r}"
+        yield proc, match.group(1), match.group(2)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=10)
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        wslab_command("--version"), capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.strip() == f"wslab {wslab.__version__}"
+
+
+def test_help_lists_the_options() -> None:
+    result = subprocess.run(
+        wslab_command("serve", "--help"), capture_output=True, text=True, timeout=30, check=True
+    )
+    for option in ("--impl", "--handler", "--host", "--port", "--path", "raw", "websockets"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_serve_echo_then_ctrl_c_exits_0(impl: str) -> None:
+    with serving("--impl", impl, "--handler", "echo", "--path", "/echo") as (proc, url, page):
+        assert url.endswith("/echo")
+        with connect(url, open_timeout=10) as ws:
+            ws.send("Hello")
+            assert ws.recv(timeout=10) == "You sent: Hello"
+            ws.send(b"\x00\xff")
+            assert ws.recv(timeout=10) == b"\x00\xff"
+        with urllib.request.urlopen(page, timeout=10) as response:
+            html = response.read().decode()
+        assert "new WebSocket(" in html and '"echo"' in html
+        assert stop_with_ctrl_c(proc) == 0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_serve_chat(impl: str) -> None:
+    with serving("--impl", impl, "--handler", "chat") as (_, url, _page):
+        with connect(url + "?name=Ada", open_timeout=10) as ws:
+            assert ws.recv(timeout=10) == "* Ada joined"
+            ws.send("hi")
+            assert ws.recv(timeout=10) == "Ada: hi"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_port_in_use_exits_2_with_one_line(impl: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            wslab_command("serve", "--impl", impl, "--port", str(port)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert str(port) in result.stderr and "in use" in result.stderr
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bad_port_exits_2_with_one_line(impl: str) -> None:
+    result = subprocess.run(
+        wslab_command("serve", "--impl", impl, "--port", "70000"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "70000" in result.stderr
+
+
+def test_main_in_process_reports_bad_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from wslab.cli import main
+
+    assert main(["serve", "--path", "chat", "--port", "0"]) == 2
+    assert "--path must start with '/'" in capsys.readouterr().err
