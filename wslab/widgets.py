@@ -73,6 +73,18 @@ class _Batcher:
             pass
 
 
+def _scrolled_to_end(content: str, height: str) -> str:
+    """Wrap ``content`` in a box that scrolls and shows its end, the newest lines.
+
+    A ``column-reverse`` flex box starts scrolled to its bottom, so new lines
+    stay in view without any JavaScript.
+    """
+    return (
+        f'<div style="max-height: {height}; overflow-y: auto; display: flex; '
+        f'flex-direction: column-reverse">{content}</div>'
+    )
+
+
 def _close_text(code: int | None, reason: str | None) -> str:
     """Describe a close like ``1000 (normal closure), reason 'bye'``."""
     if code is None:
@@ -130,17 +142,13 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         self.url = _with_name(_url_of(server_or_url), name)
         self.name = name
         self.max_lines = max_lines
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # the newest 10,000 lines, to bound memory
         self._lock = threading.Lock()
         self._batcher = _Batcher(self._redraw)
         self._state = "connecting"
         self._detail = ""
         self.status = widgets.HTML()
-        self.messages = widgets.HTML(
-            layout=widgets.Layout(
-                height="180px", overflow="auto", border="1px solid #ccc", padding="2px 6px"
-            )
-        )
+        self.messages = widgets.HTML(layout=widgets.Layout(border="1px solid #ccc"))
         self.text = widgets.Text(
             placeholder="Type a message, press Enter to send",
             layout=widgets.Layout(flex="1 1 auto"),
@@ -235,6 +243,7 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
     def _add_line(self, line: str) -> None:
         with self._lock:
             self.lines.append(line)
+            del self.lines[:-10_000]
         self._batcher.poke()
 
     def _set_state(self, state: str, detail: str) -> None:
@@ -256,7 +265,9 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
             else f"<div>{html.escape(line)}</div>"
             for line in lines
         )
-        self.messages.value = f'<div style="{_MONO}; font-size: 90%">{rows}</div>'
+        self.messages.value = _scrolled_to_end(
+            f'<div style="{_MONO}; font-size: 90%; padding: 2px 6px">{rows}</div>', "180px"
+        )
         is_open = state == "open"
         self.text.disabled = not is_open
         self.send_button.disabled = not is_open
@@ -295,9 +306,7 @@ class TrafficLog(widgets.VBox):  # type: ignore[misc]
         self.total = 0
         self._lock = threading.Lock()
         self._batcher = _Batcher(self._redraw)
-        self.table = widgets.HTML(
-            layout=widgets.Layout(max_height="300px", overflow="auto", border="1px solid #ccc")
-        )
+        self.table = widgets.HTML(layout=widgets.Layout(border="1px solid #ccc"))
         self.summary = widgets.HTML()
         self.clear_button = widgets.Button(description="Clear", layout={"width": "80px"})
         self.clear_button.on_click(lambda _: self.clear())
@@ -371,9 +380,10 @@ class TrafficLog(widgets.VBox):  # type: ignore[misc]
                 )
                 + "</tr>"
             )
-        self.table.value = (
+        self.table.value = _scrolled_to_end(
             f'<table style="{_MONO}; font-size: 85%"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>"
+            f"<tbody>{''.join(body)}</tbody></table>",
+            "300px",
         )
         shown = f", showing the last {len(rows)}" if total > len(rows) else ""
         self.summary.value = f"{total} record{'' if total == 1 else 's'}{shown}"
