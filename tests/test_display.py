@@ -44,8 +44,8 @@ def session(text: bytes = b"Hello") -> list[Record]:
     records += decoder.data(down, encode(Frame(Opcode.PONG, b"Hello")))
     records += decoder.data(up, encode(Frame(Opcode.CLOSE, serialize_close(1000)), MASK))
     records += decoder.data(down, encode(Frame(Opcode.CLOSE, serialize_close(1000))))
-    records.append(decoder.eof(down))
-    records.append(decoder.eof(up))
+    records += decoder.eof(down)
+    records += decoder.eof(up)
     return records
 
 

@@ -513,5 +513,30 @@ def test_an_invalid_frame_keeps_all_its_bytes_in_the_error_record() -> None:
     assert error.kind is Kind.ERROR
     assert error.data == b"\x83\x00"  # reserved opcode 0x3 (5.2), from both chunks
     assert "reserved opcode" in error.text
-    closed = decoder.eof(Direction.TO_CLIENT)
+    (closed,) = decoder.eof(Direction.TO_CLIENT)
     assert closed.text == "server closed TCP first (FIN)"
+
+
+def test_a_body_that_runs_until_close_is_recorded_whole() -> None:
+    reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length: read until FIN"
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=_raw_server, args=(listener, reply, 0, received))
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                client.sendall(b"GET /plain HTTP/1.0\r\n\r\n")
+                got = b""
+                while chunk := client.recv(4096):
+                    got += chunk
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+    assert got == reply
+    kinds = [(r.direction, r.kind) for r in records]
+    assert kinds[-3:] == [
+        (Direction.TO_CLIENT, Kind.HTTP_RESPONSE),
+        (Direction.TO_CLIENT, Kind.TCP_CLOSE),
+        (Direction.TO_SERVER, Kind.TCP_CLOSE),
+    ]
+    assert records[-3].data == reply

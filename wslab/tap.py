@@ -91,7 +91,6 @@ class _Half:
         # permessage-deflate (RFC 7692): one raw-deflate stream per direction.
         self.inflater: Any = None
         self.in_compressed_message = False
-        self.closed = False
 
 
 class ConnectionDecoder:
@@ -136,29 +135,33 @@ class ConnectionDecoder:
             self._break(half, records, f"the tap cannot decode this: {error!r}")
         return records
 
-    def eof(self, direction: Direction, *, reset: bool = False) -> Record:
-        """The record of one side closing its half of TCP.
+    def eof(self, direction: Direction, *, reset: bool = False) -> list[Record]:
+        """Record one side closing its half of TCP; return the new records.
+
+        That is a ``TCP_CLOSE`` record, after the HTTP response whose body ran
+        until this close, if there is one.
 
         Args:
             direction: The way the FIN (or reset) travelled.
             reset: Whether the connection was reset (RST) rather than closed.
         """
         half = self._halves[direction]
-        half.closed = True
+        records: list[Record] = []
+        if half.mode is _Mode.BODY and half.body_left is None:
+            # A body without a length ends when the server closes TCP.
+            half.pending_head += bytes(half.buffer)
+            half.buffer.clear()
+            self._finish_body(half, records)
         who = "client" if direction is Direction.TO_SERVER else "server"
         how = "reset TCP (RST)" if reset else "closed TCP"
-        if self._closed_first is None:
+        first = self._closed_first is None
+        if first:
             self._closed_first = direction
-            text = f"{who} {how} first" + ("" if reset else " (FIN)")
-        else:
-            text = f"{who} {how}" + ("" if reset else " (FIN)")
-        if half.mode is _Mode.BODY and half.pending_head:
-            # A body that runs until the connection closes is complete now.
-            self._finish_body(half, [])
-        left = len(half.buffer)
-        if left:
-            text += f", {left} bytes of an incomplete {half.mode.value} left"
-        return self._record(direction, Kind.TCP_CLOSE, text=text)
+        text = f"{who} {how}" + (" first" if first else "") + ("" if reset else " (FIN)")
+        if half.buffer:
+            text += f", {len(half.buffer)} bytes of an incomplete {half.mode.value} left"
+        records.append(self._record(direction, Kind.TCP_CLOSE, bytes(half.buffer), text))
+        return records
 
     @property
     def closed_first(self) -> Direction | None:
@@ -560,7 +563,8 @@ class Tap:
             except OSError:
                 data, reset = b"", True  # A reset ends this direction like a FIN does.
             if not data:
-                self.recorder.add(decoder.eof(direction, reset=reset))
+                for record in decoder.eof(direction, reset=reset):
+                    self.recorder.add(record)
                 # Pass the FIN on (a half-close), so each end sees what the
                 # other really did; closing the closing handshake is in 7.1.1.
                 try:
