@@ -540,3 +540,21 @@ def test_a_body_that_runs_until_close_is_recorded_whole() -> None:
         (Direction.TO_SERVER, Kind.TCP_CLOSE),
     ]
     assert records[-3].data == reply
+
+
+def test_the_from_scratch_server_and_client_through_the_tap() -> None:
+    """wslab.raw on both ends: the tap's records match what RawClient sent."""
+    from wslab.raw import RawClient, RawServer
+
+    with RawServer("echo", port=0).start() as server, Tap(server) as tap:
+        client = RawClient.connect(tap.url, mask_key=b"\x37\xfa\x21\x3d")
+        try:
+            client.send("Hello")
+            assert client.recv(timeout=5) == "You sent: Hello"
+        finally:
+            client.close()
+        records = _wait_for(tap, _closed_twice)
+    sent = next(r for r in records if r.kind is Kind.FRAME)
+    assert sent.data == bytes.fromhex("818537fa213d7f9f4d5158")  # RFC 6455 5.7
+    closes = [r for r in records if r.kind is Kind.TCP_CLOSE]
+    assert closes[0].direction is Direction.TO_CLIENT  # the server closes TCP first (7.1.1)

@@ -370,6 +370,10 @@ class Tap:
             raise ValueError(
                 f"Tap() takes a server or a URL like ws://127.0.0.1:8080/chat, got {upstream!r}"
             )
+        # A server that listens on every interface is reached on loopback.
+        self.upstream_host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(
+            self.upstream_host, self.upstream_host
+        )
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ServerStartError(f"port must be a number from 0 to 65535, got {port!r}")
         self.host = host
