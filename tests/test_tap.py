@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -558,3 +559,25 @@ def test_the_from_scratch_server_and_client_through_the_tap() -> None:
     assert sent.data == bytes.fromhex("818537fa213d7f9f4d5158")  # RFC 6455 5.7
     closes = [r for r in records if r.kind is Kind.TCP_CLOSE]
     assert closes[0].direction is Direction.TO_CLIENT  # the server closes TCP first (7.1.1)
+
+
+def test_stop_works_from_a_callback_on_the_loop(upstream: Server) -> None:
+    from wslab.loop import run_sync
+
+    port = upstream.socket.getsockname()[1]
+    tap = Tap(f"ws://127.0.0.1:{port}/chat")
+
+    async def stop_from_the_loop() -> None:
+        tap.stop()  # must neither deadlock nor raise
+
+    run_sync(stop_from_the_loop(), timeout=5)
+    assert not tap.running
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", tap.port), timeout=5).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the tap still listens after stop()")

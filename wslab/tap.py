@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from .errors import HandshakeError, ProtocolError, ServerStartError
 from .frames import Frame, FrameDecoder, Header, Opcode
 from .handshake import Headers, Request, Response, split_head
-from .loop import run_sync
+from .loop import get_loop, in_loop_thread, run_sync
 from .traffic import Direction, Kind, Record, Recorder
 from .uri import parse_uri
 
@@ -426,14 +426,17 @@ class Tap:
 
     def stop(self) -> None:
         """Stop listening and close every connection through the tap."""
-        if self._server is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        try:
-            run_sync(self._close(), timeout=_CONNECT_TIMEOUT)
-        finally:
-            self._server = None
-            if self in _running:
-                _running.remove(self)
+        if self in _running:
+            _running.remove(self)
+        if in_loop_thread():
+            # From a callback on the loop itself: it cannot wait for itself.
+            task = get_loop().create_task(self._close(server))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        run_sync(self._close(server), timeout=_CONNECT_TIMEOUT)
 
     def hex_view(self, connection: int | None = None, *, limit: int = 64) -> Any:
         """The recorded bytes as annotated, colour-coded hex (HTML in a notebook).
@@ -497,19 +500,20 @@ class Tap:
         sockname = self._server.sockets[0].getsockname()
         return int(sockname[1])
 
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+    async def _close(self, server: asyncio.Server) -> None:
+        server.close()
         for writer in list(self._writers):
             writer.close()
         for task in list(self._handlers):
             task.cancel()
         if self._handlers:
             await asyncio.wait(list(self._handlers), timeout=_CONNECT_TIMEOUT)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None:  # stop() has begun: take no new connection
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
