@@ -15,8 +15,8 @@ of submission and autogrades them all in a single ``nbgrader autograde`` run:
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +25,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "notebooks" / "exercises"
@@ -265,7 +266,21 @@ def test_gradebook_totals(course: GradedCourse) -> None:
     assert 0 < totals["partial"] < sum(POINTS[a] for a in PARTIAL_ASSIGNMENTS)
 
 
-def test_nbgrader_config_is_valid_python() -> None:
-    text = (COURSE / "nbgrader_config.py").read_text()
-    compile(text, "nbgrader_config.py", "exec")
-    assert json.dumps("wslab") in text
+def test_nbgrader_config() -> None:
+    config = Config()
+    exec((COURSE / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    assert config.CourseDirectory.course_id == "wslab"
+    assert config.Execute.timeout == 60
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    """The drift check can fail: one changed byte in a copy of the release shows."""
+    copy = tmp_path / "release"
+    shutil.copytree(COURSE / "release", copy)
+    notebook = copy / "03_closing" / "closing.ipynb"
+    notebook.write_text(notebook.read_text().replace("1005", "1006", 1))
+    (copy / "01_handshake" / "extra.txt").write_text("")
+    assert sorted(release_script.differences(COURSE / "release", copy)) == [
+        "differs: 03_closing/closing.ipynb",
+        f"only in {copy / '01_handshake'}: 01_handshake/extra.txt",
+    ]

@@ -560,7 +560,9 @@ def connect(
     if query:
         url += ("&" if "?" in url else "?") + query
     try:
-        connection = ws_connect(url, open_timeout=timeout, close_timeout=timeout)
+        # proxy=None: the server under test is local; a proxy from the
+        # environment (HTTPS_PROXY, ...) must not capture the connection.
+        connection = ws_connect(url, open_timeout=timeout, close_timeout=timeout, proxy=None)
     except Exception as exc:
         raise fail(
             f"connecting {name} to {url}",
