@@ -416,8 +416,7 @@ class FrameDecoder:
 
         Unlike :meth:`feed_raw`, the frames that arrived before a broken one
         are yielded before its :class:`ProtocolError` is raised, so a
-        connection can still deliver them (section 7.1.7 only fails from the
-        broken frame on).
+        connection can deliver them before it fails (section 7.1.7).
         """
         # Buffer now, not on the first next(): the bytes must not be lost if
         # the caller never iterates.
@@ -430,7 +429,7 @@ class FrameDecoder:
         return len(self._buffer)
 
     def _complete_frames(self) -> Iterator[RawFrame]:
-        # (A frame takes at least 2 bytes: skip the parse when fewer are left.)
+        # Every header takes at least 2 bytes: with fewer, don't even try.
         while len(self._buffer) >= 2 and (header := parse_header(self._buffer)) is not None:
             opcode = self._check_header(header)
             end = header.size + header.length
