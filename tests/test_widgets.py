@@ -132,6 +132,12 @@ def test_connection_errors_appear_in_the_widget(chats: list[ChatClient]) -> None
     wait_until(lambda: "error" in chat.status.value)
     assert "refused" in chat.status.value
     assert chat.send_button.disabled
+    bad = ChatClient("http://127.0.0.1:8080/chat")  # a bad URL, also shown in the widget
+    chats.append(bad)
+    assert bad.state == "error" and bad.client is None
+    wait_until(lambda: "is an HTTP URL; WebSocket URLs start with ws://" in bad.status.value)
+    bad.send_text("hello?")
+    wait_until(lambda: any("not sent" in line for line in bad.lines))
     with pytest.raises(WSLabError, match="server or a ws:// URL"):
         ChatClient(42)
 

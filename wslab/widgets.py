@@ -170,14 +170,18 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
             layout=widgets.Layout(width="100%", max_width="640px"),
         )
         self._redraw()
-        self.client = Client(
-            self.url,
-            on_open=self._on_open,
-            on_message=self._on_message,
-            on_error=self._on_error,
-            on_close=self._on_close,
-            block=False,
-        )
+        self.client: Client | None = None
+        try:
+            self.client = Client(
+                self.url,
+                on_open=self._on_open,
+                on_message=self._on_message,
+                on_error=self._on_error,
+                on_close=self._on_close,
+                block=False,
+            )
+        except WSLabError as error:  # a bad URL: say so in the widget
+            self._on_error(error)
 
     # Driving it from Python
 
@@ -185,6 +189,9 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         """Send ``text`` (or the text box's content) and clear the box."""
         text = self.text.value if text is None else text
         if not text:
+            return
+        if self.client is None:
+            self._notice(f"not sent: not connected ({self._detail})")
             return
         try:
             self.client.send(text)
@@ -195,7 +202,7 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
 
     def close_connection(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (section 7.1.2); the status follows it."""
-        if self._state in ("closed", "error"):
+        if self.client is None or self._state in ("closed", "error"):
             return
         self._set_state("closing", "")
         self.client.close(code, reason)
