@@ -6,8 +6,8 @@ for a condition with a deadline instead of sleeping for a fixed time.
 
 from __future__ import annotations
 
-import os
 import socket
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -244,64 +244,52 @@ def test_frame_explorer_explains_invalid_frames() -> None:
 
 @pytest.mark.kernel
 def test_widget_updates_arrive_while_another_cell_runs() -> None:
-    from jupyter_client.manager import start_new_kernel
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _kernel import Kernel
 
-    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
+    with Kernel() as kernel:
+        setup = kernel.run(
+            textwrap.dedent(
+                """
+                import time, wslab
+                from wslab.widgets import ChatClient
+                server = wslab.serve("echo", port=0)
+                chat = ChatClient(server)
+                deadline = time.monotonic() + 10
+                while chat.state != "open" and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                print(chat.state)
+                """
+            )
+        ).raise_for_error()
+        assert setup.stdout == "open\n"
 
-        def run(code: str) -> list[dict[str, Any]]:
-            """Execute a cell; return the iopub messages from busy to idle, in order."""
-            msg_id = kc.execute(textwrap.dedent(code))
-            messages = []
-            while True:
-                msg = kc.get_iopub_msg(timeout=30)
-                messages.append(msg)
-                if (
-                    msg["msg_type"] == "status"
-                    and msg["content"]["execution_state"] == "idle"
-                    and msg["parent_header"].get("msg_id") == msg_id
-                ):
-                    return messages
+        # A cell that sleeps while the echo arrives on wslab's background thread.
+        # Collect every iopub message (whatever its parent) until the cell is idle.
+        code = 'chat.text.value = "while you sleep"\nchat.send_button.click()\ntime.sleep(1.5)'
+        msg_id = kernel.client.execute(code)
+        during: list[dict[str, Any]] = []
+        while True:
+            msg = kernel.client.get_iopub_msg(timeout=30)
+            during.append(msg)
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id
+            ):
+                break
+        assert kernel.client.get_shell_msg(timeout=30)["content"]["status"] == "ok"
 
-        def outputs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            kinds = ("stream", "display_data", "execute_result", "error")
-            return [m for m in messages if m["msg_type"] in kinds]
-
-        setup = run(
-            """
-            import time, wslab
-            from wslab.widgets import ChatClient
-            server = wslab.serve("echo", port=0)
-            chat = ChatClient(server)
-            deadline = time.monotonic() + 10
-            while chat.state != "open" and time.monotonic() < deadline:
-                time.sleep(0.01)
-            print(chat.state)
-            """
-        )
-        assert [m["content"].get("text") for m in outputs(setup)] == ["open\n"]
-
-        sleeping = run(
-            """
-            chat.text.value = "while you sleep"
-            chat.send_button.click()
-            time.sleep(1.5)
-            """
-        )
-        assert outputs(sleeping) == []  # nothing leaked into the sleeping cell
-        # The widget's update went out as a comm message during the sleep.
+        outputs = ("stream", "display_data", "execute_result", "error")
+        assert [m for m in during if m["msg_type"] in outputs] == []  # nothing leaked
+        # The widget's update went out as a comm message while the cell slept.
         updates = [
             m
-            for m in sleeping
+            for m in during
             if m["msg_type"] == "comm_msg"
             and "You sent: while you sleep" in str(m["content"]["data"].get("state", {}))
         ]
         assert updates
 
-        after = run("print(chat.lines); chat.close(); server.stop()")
-        assert [m["content"].get("text") for m in outputs(after)] == [
-            "['You sent: while you sleep']\n"
-        ]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        after = kernel.run("print(chat.lines); chat.close(); server.stop()").raise_for_error()
+        assert after.stdout == "['You sent: while you sleep']\n"
