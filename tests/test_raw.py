@@ -15,6 +15,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -477,3 +478,83 @@ def test_client_reports_a_refused_handshake_with_the_servers_reason(server: RawS
         RawClient.connect(server.url, origin="http://evil.example")
     assert info.value.status == 403
     assert "\n" not in str(info.value)
+
+
+# -- the chat page in a real browser -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                # A page that Playwright fulfils itself (the proxy stand-in below)
+                # does not come from 127.0.0.1, so Chromium's Local Network Access
+                # checks would block its WebSocket to 127.0.0.1.
+                "--disable-features=LocalNetworkAccessChecks",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.mark.browser
+def test_chat_page_echo_in_chromium(server: RawServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    try:
+        page.goto(server.page_url)
+        expect(page.locator("#status")).to_have_text("open", timeout=10_000)
+        page.fill("#message", "hello from chromium")
+        page.press("#message", "Enter")
+        expect(page.locator("#messages li.in")).to_have_text(
+            ["You sent: hello from chromium"], timeout=10_000
+        )
+        page.click("#close")
+        expect(page.locator("#status")).to_have_text("closed (code 1000)", timeout=10_000)
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_chat_page_uses_a_url_relative_to_itself(browser: Any) -> None:
+    """Served under a prefix (as by jupyter-server-proxy), the page finds its WebSocket."""
+    from playwright.sync_api import Route, expect
+
+    from wslab.page import chat_page
+
+    with RawServer("chat", port=0, path="/proxy/8080/chat").start() as srv:
+        prefix = f"http://127.0.0.1:{srv.port}/proxy/8080/"
+
+        def fulfill(route: Route) -> None:
+            # Stand in for the proxy: the page is served under /proxy/8080/.
+            route.fulfill(status=200, content_type="text/html", body=chat_page("chat"))
+
+        page = browser.new_page()
+        try:
+            page.route(prefix + "?name=Ada", fulfill)
+            page.goto(prefix + "?name=Ada")
+            expect(page.locator("#url")).to_have_text(
+                f"ws://127.0.0.1:{srv.port}/proxy/8080/chat?name=Ada", timeout=10_000
+            )
+            expect(page.locator("#status")).to_have_text("open", timeout=10_000)
+            page.fill("#message", "hi")
+            page.click("#send")
+            expect(page.locator("#messages li.in")).to_have_text(
+                ["* Ada joined", "Ada: hi"], timeout=10_000
+            )
+        finally:
+            page.close()
