@@ -22,6 +22,7 @@ a burst of messages costs one redraw, not hundreds.
 from __future__ import annotations
 
 import html
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -205,12 +206,21 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         if self.client is None or self._state in ("closed", "error"):
             return
         self._set_state("closing", "")
-        self.client.close(code, reason)
+        # Client.close() waits for the closing handshake; a button click (or a
+        # widget being garbage collected) must not wait for a slow server.
+        threading.Thread(
+            target=self.client.close, args=(code, reason), name="wslab-chat-close", daemon=True
+        ).start()
 
     def close(self) -> None:
         """Close the connection and the widget."""
-        # close() also runs from __del__, even when __init__ failed half way.
-        if getattr(self, "client", None) is not None and self._state not in ("closed", "error"):
+        # close() also runs from __del__, even when __init__ failed half way,
+        # and at interpreter exit, when no new thread may start.
+        if (
+            getattr(self, "client", None) is not None
+            and self._state not in ("closed", "error")
+            and not sys.is_finalizing()
+        ):
             try:
                 self.close_connection()
             except Exception:  # closing the widget must always work
