@@ -73,6 +73,9 @@ __all__ = [
 _CHUNK = 65536
 #: How long the server waits for the client's FIN after closing (section 7.1.1).
 _LINGER = 1.0
+#: How long one send to a client may block. A client that reads nothing for
+#: this long is dropped, so that it cannot stall a chat broadcast to everyone.
+_SEND_TIMEOUT = 5.0
 
 
 class ConnectionClosed(WSLabError):
@@ -125,6 +128,7 @@ class Peer:
         # Handlers of other clients may send to this one (a chat broadcast), so
         # the connection and the socket are used under a lock.
         self._lock = threading.RLock()
+        self._aborted = False
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.name!r} {self.connection.state.value}>"
@@ -137,19 +141,30 @@ class Peer:
     def send(self, message: str | bytes) -> None:
         """Send a text (``str``) or binary (``bytes``) message to this client."""
         with self._lock:
-            if self.connection.state is not State.OPEN:
+            if self._aborted or self.connection.state is not State.OPEN:
                 raise ConnectionClosed(CloseCode.GOING_AWAY, f"{self.name} is closing")
             if isinstance(message, str):
                 data = self.connection.send_text(message)
             else:
                 data = self.connection.send_binary(message)
-            self._sock.sendall(data)
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            _send_all(self._sock, data, _SEND_TIMEOUT)
+        except OSError:
+            # The client did not read for _SEND_TIMEOUT seconds, or is gone.
+            # Part of the frame may be sent, so no close frame can follow:
+            # drop TCP. Its own thread then wakes up and runs on_close.
+            self._aborted = True
+            _shutdown(self._sock)
+            raise
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (section 7.1.2); the client answers."""
         with self._lock:
-            if self.connection.state is State.OPEN:
-                self._sock.sendall(self.connection.send_close(code, reason))
+            if not self._aborted and self.connection.state is State.OPEN:
+                self._send(self.connection.send_close(code, reason))
 
     def _receive(self, data: bytes) -> list[object]:
         """Feed received bytes to the connection and send its replies."""
@@ -573,6 +588,33 @@ def _page_response(ws_path: str) -> Response:
 
 def _text_response(status: int, text: str) -> bytes:
     return error_response(HandshakeError(text, status)).serialize()
+
+
+def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """Like ``sock.sendall(data)``, but give up after ``timeout`` seconds in all.
+
+    ``MSG_DONTWAIT`` makes this one call non-blocking without changing the
+    socket, on which the client's own thread blocks in ``recv()``.
+
+    Raises:
+        TimeoutError: The client did not read enough to make room in time.
+    """
+    view = memoryview(data)
+    deadline = time.monotonic() + timeout
+    while view:
+        try:
+            view = view[sock.send(view, socket.MSG_DONTWAIT) :]
+            continue
+        except BlockingIOError:
+            pass  # The client's buffers are full: wait for room, up to the deadline.
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLOUT)
+        except ValueError:  # Another thread closed the socket meanwhile.
+            raise ConnectionResetError("the connection is closed") from None
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(left * 1000):
+            raise TimeoutError(f"the client did not read its messages for {timeout:g} s")
 
 
 def _shutdown(sock: socket.socket) -> None:
