@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -88,8 +89,16 @@ class Kernel:
         process = getattr(provisioner, "process", None)
         return getattr(process, "pid", None)
 
-    def run(self, code: str, timeout: float = 30) -> Result:
+    def run(
+        self, code: str, timeout: float = 30, *, interrupt_after: float | None = None
+    ) -> Result:
         """Execute ``code`` as one cell and collect its outputs.
+
+        Args:
+            code: The cell's source.
+            timeout: Seconds the whole cell may take.
+            interrupt_after: Press the Stop button (interrupt the kernel) after
+                this many seconds, then collect what the cell shows.
 
         Raises:
             TimeoutError: If the cell does not finish within ``timeout`` s
@@ -97,10 +106,20 @@ class Kernel:
         """
         msg_id = self.client.execute(code, store_history=True)
         result = Result()
+        started = time.monotonic()
+        deadline = started + timeout
+        interrupt_at = None if interrupt_after is None else started + interrupt_after
         while True:
+            now = time.monotonic()
+            if interrupt_at is not None and now >= interrupt_at:
+                self.manager.interrupt_kernel()
+                interrupt_at = None
+            wait = min(deadline, interrupt_at or deadline) - now
             try:
-                msg = self.client.get_iopub_msg(timeout=timeout)
+                msg = self.client.get_iopub_msg(timeout=max(wait, 0.01))
             except queue.Empty:
+                if interrupt_at is not None or time.monotonic() < deadline:
+                    continue
                 self.manager.interrupt_kernel()
                 raise TimeoutError(f"cell did not finish within {timeout} s:\n{code}") from None
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -120,7 +139,11 @@ class Kernel:
             elif kind == "error":
                 result.error = (content["ename"], content["evalue"], content["traceback"])
                 result.outputs.append(content)
-        reply = self.client.get_shell_msg(timeout=timeout)
+        # The reply to this cell (skipping replies to cells that timed out earlier).
+        while True:
+            reply = self.client.get_shell_msg(timeout=max(deadline - time.monotonic(), 1))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         result.status = reply["content"]["status"]
         return result
 

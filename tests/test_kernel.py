@@ -176,3 +176,13 @@ def test_shutdown_and_restart_free_the_port() -> None:
     finally:
         kernel.shutdown()
     assert port_is_free(port)
+
+
+def test_stop_button_frees_a_cell_blocked_in_recv(kernel: Kernel) -> None:
+    kernel.run(SERVE_CELL).raise_for_error()
+    kernel.run("blocked = wslab.Client(server)").raise_for_error()
+    stuck = kernel.run("blocked.recv()", timeout=30, interrupt_after=0.5)
+    assert stuck.error is not None and stuck.error[0] == "KeyboardInterrupt"
+    # The kernel, its server and that very client keep working.
+    result = kernel.run("blocked.send('after'); print(blocked.recv(timeout=5))")
+    assert result.raise_for_error().stdout.strip() == "You sent: after"
