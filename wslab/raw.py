@@ -28,6 +28,7 @@ Quick start::
 from __future__ import annotations
 
 import errno
+import ipaddress
 import itertools
 import select
 import socket
@@ -36,6 +37,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -419,6 +421,13 @@ class RawServer:
                 f"port {port!r} is not a TCP port: "
                 "use a number from 1 to 65535, or 0 for a free one"
             )
+        if not _is_loopback(self.host):
+            # Never the default: the host was asked for, but say what it means.
+            warnings.warn(
+                f"RawServer on {self.host!r} accepts connections from other machines; "
+                "use host='127.0.0.1' to keep it on this one",
+                stacklevel=3,
+            )
         if self._wakeup_r.fileno() == -1:
             # stop() closed the previous pair; a restarted server needs a new one.
             self._wakeup_r, self._wakeup_w = socket.socketpair()
@@ -588,6 +597,16 @@ def _page_response(ws_path: str) -> Response:
 
 def _text_response(status: int, text: str) -> bytes:
     return error_response(HandshakeError(text, status)).serialize()
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1 or localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "" (every interface) or a name: assume the network
 
 
 def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
