@@ -199,6 +199,14 @@ def test_bad_port(port: Any) -> None:
         wslab.serve("echo", port=port)
 
 
+@pytest.mark.parametrize(
+    "option", [{"max_size": "1MB"}, {"max_clients": 0}, {"ping_interval": -1}]
+)
+def test_bad_limits(option: dict[str, Any]) -> None:
+    with pytest.raises(ServerStartError, match=f"{next(iter(option))} must be a positive"):
+        wslab.serve("echo", port=0, **option)
+
+
 def test_remote_host_needs_allow_remote() -> None:
     with pytest.raises(ServerStartError, match="allow_remote=True"):
         wslab.serve("echo", host="0.0.0.0", port=0)

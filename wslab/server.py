@@ -253,8 +253,10 @@ class Server:
         self.port = self._requested_port
         self.path = path if path.startswith("/") else "/" + path
         self.origins = list(origins or ())
-        self.max_size = max_size
-        self.max_clients = max_clients
+        self.max_size = _check_positive("max_size", max_size, "2**20 (1 MiB)")
+        self.max_clients = _check_positive("max_clients", max_clients, "64")
+        if ping_interval is not None:
+            _check_positive("ping_interval", ping_interval, "20.0 or None (no pings)")
         self.ping_interval = ping_interval
         self.allow_remote = allow_remote
         self.recorder = Recorder()
@@ -603,6 +605,14 @@ def _check_port(port: Any) -> int:
             f"port must be a whole number from 1 to 65535 (or 0 for any free port), got {port!r}"
         )
     return port
+
+
+def _check_positive(name: str, value: Any, example: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ServerStartError(
+            f"{name} must be a positive number such as {example}, got {value!r}"
+        )
+    return value
 
 
 def _check_host(host: Any, allow_remote: bool) -> str:
