@@ -212,6 +212,25 @@ def test_remote_host_needs_allow_remote() -> None:
         wslab.serve("echo", host="0.0.0.0", port=0)
 
 
+def test_allow_remote_warns_and_shows_in_the_repr() -> None:
+    with pytest.warns(UserWarning, match="other machines"):
+        server = Server("echo", host="0.0.0.0", port=0, allow_remote=True)  # not started
+    assert server.url.startswith("ws://127.0.0.1:") and "remote allowed" in server._repr_html_()
+
+
+def test_ipv6_loopback(start: Callable[..., Server]) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        server = start("echo", host="::1")
+    except ServerStartError as exc:
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    assert server.url == f"ws://[::1]:{server.port}/chat"
+    with ws_connect(server.url) as ws:
+        ws.send("six")
+        assert ws.recv(timeout=5) == "You sent: six"
+
+
 def test_unknown_handler_name() -> None:
     with pytest.raises(ValueError, match="'echo', 'chat'"):
         wslab.serve("ehco", port=0)
