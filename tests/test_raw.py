@@ -269,6 +269,26 @@ def test_stop_closes_clients_with_1001() -> None:
         srv.stop()
 
 
+def test_a_handler_may_stop_its_server(capsys: pytest.CaptureFixture[str]) -> None:
+    servers: list[RawServer] = []
+
+    def stop_server(peer: object, message: str | bytes) -> None:
+        servers[0].stop()
+
+    srv = RawServer(stop_server, port=0).start()
+    servers.append(srv)
+    try:
+        with connect(srv.url, open_timeout=5) as ws:
+            ws.send("stop")
+            with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedOK
+                ws.recv(timeout=5)
+            assert ws.close_code == 1001
+        assert "<RawServer" in repr(srv) and "stopped" in repr(srv)
+    finally:
+        srv.stop()
+    assert "Traceback" not in capsys.readouterr().err
+
+
 # -- HTTP and the opening handshake -------------------------------------------------
 
 

@@ -398,21 +398,30 @@ class RawServer:
                 peer.close(CloseCode.GOING_AWAY, "server shutting down")
             except OSError:
                 pass  # Already gone.
+        with self._lock:
+            # Connections still in their opening handshake get no close frame.
+            for sock in self._sockets - {peer._sock for peer in self.peers}:
+                _shutdown(sock)
         # Give clients a moment to answer the close frames, then cut what is left.
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads):
+        for thread in self._other_threads():
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             sockets = list(self._sockets)
         for sock in sockets:
             _shutdown(sock)
-        for thread in list(self._threads):
+        for thread in self._other_threads():
             thread.join(timeout)
         self._listener.close()
         self._listener = None
         # The wake-up pair is only needed while listening: free its two sockets.
         self._wakeup_r.close()
         self._wakeup_w.close()
+
+    def _other_threads(self) -> list[threading.Thread]:
+        """The client threads, but not the caller: a handler may call stop()."""
+        with self._lock:
+            return [t for t in self._threads if t is not threading.current_thread()]
 
     def _listen(self) -> None:
         port = self.port
