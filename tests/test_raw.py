@@ -23,7 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from wslab.errors import HandshakeError, ServerStartError
-from wslab.raw import ConnectionClosed, RawClient, RawServer
+from wslab.raw import ConnectionClosed, Handler, Peer, RawClient, RawServer
 
 # The example key and answer of RFC 6455 section 1.3.
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -403,6 +403,22 @@ def test_chat_broadcasts_with_names_and_notices() -> None:
                 bob.send(b"\x01\x02")
                 assert ada.recv(timeout=5) == b"\x01\x02"  # binary: to the others only
             assert ada.recv(timeout=5) == "* Robert left"
+
+
+def test_exception_in_on_open_closes_that_client_with_1011(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken(Handler):
+        def on_open(self, peer: Peer) -> None:
+            raise RuntimeError("bug in on_open")
+
+    with RawServer(Broken(), port=0).start() as srv:
+        for _ in range(2):  # the server survives it
+            with connect(srv.url, open_timeout=5) as ws:
+                with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedError
+                    ws.recv(timeout=5)
+                assert ws.close_code == 1011
+    assert "RuntimeError: bug in on_open" in capsys.readouterr().err
 
 
 def test_handler_exception_closes_that_client_with_1011(

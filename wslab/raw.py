@@ -549,7 +549,8 @@ class RawServer:
     def _run(self, peer: Peer, data: bytes) -> None:
         """Pass messages to the handler until the connection closes (sections 5-7)."""
         try:
-            self.handler.on_open(peer)
+            if not self._call(self.handler.on_open, peer):
+                peer.close(CloseCode.INTERNAL_ERROR, "handler error")
             while True:
                 for event in peer._receive(data) if data else []:
                     if isinstance(event, Message):
@@ -567,6 +568,7 @@ class RawServer:
             self._call(self.handler.on_close, peer)
 
     def _call_handler(self, peer: Peer, message: str | bytes) -> None:
+        # Section 7.4.1: 1011, the server hit an unexpected condition.
         if not self._call(self.handler.on_message, peer, message):
             peer.close(CloseCode.INTERNAL_ERROR, "handler error")
 
