@@ -201,6 +201,8 @@ class TestClosingHandshake:
         assert server.state is State.CLOSED
         assert server.data_to_send() == b""  # our close frame is already sent
         assert server.server_closes_tcp_first
+        with pytest.raises(RuntimeError, match="cannot send PING: the connection is closed"):
+            server.send_ping()
 
     def test_data_still_arrives_while_closing(self) -> None:
         """After sending a close, 'the endpoint ... MAY' still receive data (7.1.2)."""
@@ -217,10 +219,13 @@ class TestClosingHandshake:
         """'The application MUST NOT send any more data frames after sending a Close' (5.5.1)."""
         client = Connection(Side.CLIENT)
         client.send_close()
-        with pytest.raises(RuntimeError, match="cannot send TEXT: the connection is closing"):
+        with pytest.raises(
+            RuntimeError,
+            match="cannot send TEXT: the connection is local closing and nothing may follow",
+        ):
             client.send_text("more")
         with pytest.raises(
-            RuntimeError, match="cannot start closing: the connection is local closing"
+            RuntimeError, match="cannot start closing: the connection is local closing and a close"
         ):
             client.send_close()
 
@@ -234,6 +239,8 @@ class TestClosingHandshake:
         assert str(events[0]) == "close received: 1001 (going away) bye"
         assert server.state is State.REMOTE_CLOSING
         assert server.close_received == Close(1001, "bye")
+        with pytest.raises(RuntimeError, match=r"our reply is already queued: send data_to_send"):
+            server.send_close()
         # 'It SHOULD do so ... typically echoing the status code it received'.
         assert server.data_to_send() == from_server(Frame(Opcode.CLOSE, serialize_close(1001)))
         assert server.state is State.CLOSED

@@ -236,8 +236,16 @@ class Connection:
 
     def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
         """Start the closing handshake (section 7.1.2) and return the close frame."""
+        if self.state is State.REMOTE_CLOSING:
+            raise RuntimeError(
+                "cannot start closing: the peer closed first, and our reply is already "
+                "queued: send data_to_send() (5.5.1)"
+            )
         if self.state is not State.OPEN:
-            raise RuntimeError(f"cannot start closing: the connection is {self.state.value}")
+            raise RuntimeError(
+                f"cannot start closing: the connection is {self.state.value} and a close "
+                "frame was already sent (7.1.2)"
+            )
         data = self.send_frame(Frame(Opcode.CLOSE, serialize_close(code, reason)))
         self.close_sent = Close(code, reason)
         self.state = State.LOCAL_CLOSING
@@ -247,7 +255,10 @@ class Connection:
         """Return the bytes of any frame, masked if we are the client."""
         if self.state in (State.CLOSED, State.LOCAL_CLOSING) and frame.opcode is not Opcode.CLOSE:
             # Section 5.5.1: after sending a close frame, send no more data.
-            raise RuntimeError(f"cannot send {frame.opcode.name}: the connection is closing")
+            raise RuntimeError(
+                f"cannot send {frame.opcode.name}: the connection is {self.state.value} "
+                "and nothing may follow our close frame (5.5.1)"
+            )
         return encode(frame, self._mask_key())
 
     def _mask_key(self) -> bytes | None:
