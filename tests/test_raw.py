@@ -14,7 +14,8 @@ import struct
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -439,43 +440,90 @@ def test_handler_exception_closes_that_client_with_1011(
 # -- the client ------------------------------------------------------------------------
 
 
-def test_client_masks_with_a_fixed_key_as_in_rfc_5_7() -> None:
-    """A plain-socket server checks the client's bytes against RFC 6455 5.7."""
-    received: list[bytes] = []
+@contextmanager
+def scripted_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A plain-socket server: it accepts one client, answers its handshake by
+    hand (section 4.2.2), then runs ``script(conn)``. Yields its ws:// URL."""
+    errors: list[BaseException] = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        port = listener.getsockname()[1]
+        listener.settimeout(10)
 
         def serve_once() -> None:
-            conn, _ = listener.accept()
-            with conn:
-                conn.settimeout(5)
-                head = read_until(conn, b"\r\n\r\n").decode()
-                key = head.split("Sec-WebSocket-Key: ")[1].split("\r\n")[0]
-                digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
-                accept = base64.b64encode(digest.digest()).decode()
-                conn.sendall(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                    + accept.encode()
-                    + b"\r\n\r\n"
-                )
-                data = b""
-                while len(data) < 11:
-                    data += conn.recv(11 - len(data))
-                received.append(data)
-                conn.sendall(b"\x81\x05Hello")  # the RFC's unmasked "Hello" (5.7)
+            try:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(5)
+                    head = read_until(conn, b"\r\n\r\n").decode()
+                    key = head.split("Sec-WebSocket-Key: ")[1].split("\r\n")[0]
+                    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                    accept = base64.b64encode(digest.digest()).decode()
+                    conn.sendall(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                        + accept.encode()
+                        + b"\r\n\r\n"
+                    )
+                    script(conn)
+            except BaseException as error:
+                errors.append(error)
 
         thread = threading.Thread(target=serve_once)
         thread.start()
         try:
-            client = RawClient.connect(f"ws://127.0.0.1:{port}/", mask_key=MASK)
+            yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        finally:
+            thread.join(15)
+    if errors:
+        raise errors[0]
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, f"connection closed after {len(data)} of {size} bytes"
+        data += chunk
+    return data
+
+
+def test_client_masks_with_a_fixed_key_as_in_rfc_5_7() -> None:
+    """The client's bytes are those of RFC 6455 section 5.7, "Hello" masked."""
+    received: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        received.append(read_exactly(conn, 11))
+        conn.sendall(b"\x81\x05Hello")  # the RFC's unmasked "Hello" (5.7)
+
+    with scripted_server(script) as url:
+        with RawClient.connect(url, mask_key=MASK) as client:
             client.send("Hello")
             assert client.recv(timeout=5) == "Hello"
-        finally:
-            thread.join(10)
     assert received == [bytes.fromhex("818537fa213d7f9f4d5158")]
+
+
+def test_client_fails_a_masked_server_frame_with_1002() -> None:
+    """Section 5.1: a client closes the connection if a server frame is masked."""
+    received: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(masked(0x81, b"masked by mistake"))
+        head = read_exactly(conn, 2)  # the client's close frame: 0x88, MASK | length
+        payload = read_exactly(conn, 4 + (head[1] & 0x7F))
+        mask, body = payload[:4], payload[4:]
+        received.append(head[:1] + bytes(b ^ mask[i % 4] for i, b in enumerate(body))[:2])
+        # The client waits for the server to close TCP first (7.1.1): it has
+        # sent nothing more.
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1) == b""
+
+    with scripted_server(script) as url:
+        client = RawClient.connect(url)
+        with pytest.raises(ConnectionClosed, match="code 1002"):
+            client.recv(timeout=5)
+        assert client.close_code == 1002
+    assert received == [b"\x88" + struct.pack("!H", 1002)]
 
 
 def test_client_uses_a_fresh_mask_key_per_frame(server: RawServer) -> None:
