@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run a WebSocket server (echo or chat) until Ctrl-C",
-        description="Run a WebSocket server in the foreground until Ctrl-C. It also serves "
-        "a browser chat page on / of the same port.",
+        description="Run a WebSocket server in the foreground until Ctrl-C.\n"
+        "It also serves a browser chat page on / of the same port.",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
