@@ -8,6 +8,7 @@ frames, close payloads, the handshake and whole connections.
 from __future__ import annotations
 
 import base64
+from typing import ClassVar
 from unittest import mock
 
 import pytest
@@ -209,6 +210,42 @@ class TestFramesAgainstWsproto:
         side = Side.SERVER if mask_key is not None else Side.CLIENT
         assert FrameDecoder(side, max_size=None).feed(data) == [frame]
         assert data == encode(frame, mask_key)
+
+
+class TestViolationsAgainstOthers:
+    """All three implementations refuse the same broken frames (sections 5.1, 5.2, 5.5)."""
+
+    # (bytes a client receives from a server: unmasked unless the case is about masks)
+    CASES: ClassVar[list[tuple[str, str]]] = [
+        ("reserved opcode 0x3", "83 00"),
+        ("reserved opcode 0xb", "8b 00"),
+        ("reserved bit", "c1 00"),
+        ("reserved bit", "a1 00"),
+        ("reserved bit", "91 00"),
+        ("fragmented PING", "09 00"),
+        ("fragmented CLOSE", "08 00"),
+        ("at most 125", "89 7e 00 7e" + " 00" * 126),
+        ("server frame is masked", "81 80 37 fa 21 3d"),
+    ]
+
+    @pytest.mark.parametrize(("words", "wire"), CASES)
+    def test_refused_by_all(self, words: str, wire: str) -> None:
+        data = bytes.fromhex(wire)
+        with pytest.raises(ProtocolError, match=words):
+            FrameDecoder(Side.CLIENT).feed(data)
+        with pytest.raises(ws_frames.ProtocolError):
+            websockets_parse(data, masked=False)
+        with pytest.raises(wp_frames.ParseFailed):
+            wsproto_parse(data, masked=False)
+
+    def test_unmasked_frame_to_a_server(self) -> None:
+        data = bytes.fromhex("81 05 48 65 6c 6c 6f")
+        with pytest.raises(ProtocolError, match="not masked"):
+            FrameDecoder(Side.SERVER).feed(data)
+        with pytest.raises(ws_frames.ProtocolError):
+            websockets_parse(data, masked=True)
+        with pytest.raises(wp_frames.ParseFailed):
+            wsproto_parse(data, masked=True)
 
 
 class TestCloseAgainstWebsockets:

@@ -180,6 +180,13 @@ class TestProtocolViolations:
         error = self.fails("a1 00", allow_rsv1=True)  # RSV2 is still not allowed
         assert error.code == 1002
 
+    @pytest.mark.parametrize("opcode", ["88", "89", "8a"])
+    def test_rsv1_never_on_control_frames(self, opcode: str) -> None:
+        """permessage-deflate sets RSV1 on data frames only (RFC 7692 section 6)."""
+        error = self.fails(f"{int(opcode, 16) | 0x40:02x} 00", allow_rsv1=True)
+        assert error.code == 1002
+        assert "RSV1 set on a" in error.reason
+
     @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
     def test_reserved_opcode(self, opcode: int) -> None:
         """'If an unknown opcode is received, the receiving endpoint MUST _Fail_' (5.2)."""
