@@ -473,6 +473,7 @@ class RawServer:
                 sock, address = listener.accept()
             except OSError:
                 continue  # The client gave up before we accepted it.
+            _no_delay(sock)
             thread = threading.Thread(
                 target=self._serve_client,
                 args=(sock, address),
@@ -647,6 +648,16 @@ def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
             raise TimeoutError(f"the client did not read its messages for {timeout:g} s")
 
 
+def _no_delay(sock: socket.socket) -> None:
+    """Send each frame at once (TCP_NODELAY), as WebSocket libraries do.
+
+    Otherwise Nagle's algorithm may hold a small frame (a pong, a short
+    message) until the previous one is acknowledged, which the peer may delay
+    by up to 40 ms: slow, and confusing in a lesson about latency.
+    """
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _shutdown(sock: socket.socket) -> None:
     """Wake a thread blocked in ``recv()`` on ``sock``: it reads end of file."""
     try:
@@ -788,6 +799,7 @@ class RawClient:
             ) from None
         except socket.gaierror as error:
             raise ConnectionError(f"cannot find host {uri.host!r}: {error.strerror}") from None
+        _no_delay(sock)
         response: Response | None = None
         try:
             key = new_key()
