@@ -642,3 +642,16 @@ def test_chat_page_uses_a_url_relative_to_itself(browser: Any) -> None:
             )
         finally:
             page.close()
+
+
+def test_chat_page_is_self_contained_and_escapes_the_path() -> None:
+    from wslab.page import chat_page
+
+    html = chat_page("chat").decode()
+    assert "src=" not in html and "href=" not in html  # no CDN, no external assets
+    for element in ("name", "message", "send", "messages", "status", "close"):
+        assert f'id="{element}"' in html
+    assert 'binaryType = "arraybuffer"' in html
+    tricky = chat_page("x</script><script>alert(1)").decode()
+    assert "x</script>" not in tricky
+    assert 'const WS_PATH = "x\\u003c/script>\\u003cscript>alert(1)";' in tricky
