@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import wslab.handlers
 import wslab.handshake
 from wslab import check
 from wslab.closing import parse_close
@@ -262,6 +263,18 @@ def test_own_work_rejects_code_that_calls_wslab(function: object) -> None:
     error = failure(check.own_work, function)
     assert str(error).startswith(f"✗ {function.__name__}: uses ")  # type: ignore[attr-defined]
     assert "wslab" in str(error).splitlines()[0]
+
+
+ROOM = wslab.handlers.Chat()
+
+
+async def delegating_chat(ws: object) -> None:
+    await ROOM(ws)  # type: ignore[arg-type]
+
+
+def test_own_work_rejects_a_handler_that_delegates_to_wslab() -> None:
+    error = failure(check.own_work, delegating_chat)
+    assert str(error).splitlines()[0] == "✗ delegating_chat: uses ROOM (from wslab.handlers)"
 
 
 # -- serving and connect -----------------------------------------------------

@@ -350,7 +350,8 @@ def own_work(fn: Callable[..., Any], *, library: str = "wslab") -> None:
                             "This exercise is about writing it yourself; the tests use",
                             f"{library} only as the reference to compare your answer with.",
                         ),
-                        hint="compute it with the standard library (hashlib, base64, struct).",
+                        hint="use the standard library (hashlib, base64, struct) and, in a "
+                        "handler, `async for message in ws` and `await ws.send(...)`.",
                     )
             if inspect.isfunction(value) and value.__module__ == function.__module__:
                 todo.append(value)  # A helper the student wrote: check it too.
