@@ -217,6 +217,18 @@ def test_frame_explorer_follows_the_fields() -> None:
     assert explorer.data == bytes.fromhex("010348656c")
 
 
+def test_frame_explorer_builds_a_close_frame_from_hex() -> None:
+    explorer = FrameExplorer()
+    explorer.mask.value = False
+    explorer.opcode.value = 0x8
+    explorer.payload_as.value = "hex"
+    explorer.payload.value = "03 e8 62 79 65"  # 1000, "bye" (5.5.1)
+    assert explorer.data == bytes.fromhex("880503e8627965")
+    assert "1000 (normal closure)" in explorer.output.value
+    explorer.payload.value = "03 e"
+    assert explorer.data is None and "not hex bytes" in explorer.error
+
+
 def test_frame_explorer_explains_invalid_frames() -> None:
     explorer = FrameExplorer()
     explorer.opcode.value = 0x9  # PING

@@ -421,7 +421,9 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
         fin, rsv1, rsv2, rsv3, mask: Checkboxes for those bits.
         opcode: The opcode (including two reserved values, to see them refused).
         mask_key: The 4-byte masking key, in hex.
-        payload: The payload, as text (encoded as UTF-8).
+        payload: The payload, as text (encoded as UTF-8) or as hex.
+        payload_as: ``"text"`` or ``"hex"``: how to read ``payload``. Hex
+            builds any payload, e.g. ``03 e8`` for a close frame with 1000.
         output: An HTML widget: the bytes, the bit grid and the field table,
             or what is wrong with the frame.
         data: The frame's bytes, or None when the fields make no valid frame.
@@ -439,6 +441,9 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
         self.mask = widgets.Checkbox(value=True, description="MASK", indent=False)
         self.mask_key = widgets.Text(value="37 fa 21 3d", description="masking key")
         self.payload = widgets.Text(value="Hello", description="payload")
+        self.payload_as = widgets.ToggleButtons(
+            options=["text", "hex"], value="text", style={"button_width": "50px"}
+        )
         self.output = widgets.HTML()
         self.data: bytes | None = None
         self.error = ""
@@ -446,12 +451,12 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
         for box in (self.fin, self.rsv1, self.rsv2, self.rsv3, self.mask):
             box.layout = widgets.Layout(**small)
         controls = [self.fin, self.rsv1, self.rsv2, self.rsv3, self.opcode, self.mask]
-        for control in [*controls, self.mask_key, self.payload]:
+        for control in [*controls, self.mask_key, self.payload, self.payload_as]:
             control.observe(lambda _: self.update(), names="value")
         super().__init__(
             [
                 widgets.HBox(controls),
-                widgets.HBox([self.mask_key, self.payload]),
+                widgets.HBox([self.mask_key, self.payload, self.payload_as]),
                 self.output,
             ]
         )
@@ -461,16 +466,27 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
         """The frame the fields describe.
 
         Raises:
-            ValueError: A reserved opcode.
+            ValueError: A reserved opcode, or a payload that is not valid hex.
         """
         return Frame(
             self.opcode.value,  # an int: Frame refuses the reserved ones
-            self.payload.value.encode(),
+            self._payload(),
             fin=self.fin.value,
             rsv1=self.rsv1.value,
             rsv2=self.rsv2.value,
             rsv3=self.rsv3.value,
         )
+
+    def _payload(self) -> bytes:
+        text: str = self.payload.value
+        if self.payload_as.value == "text":
+            return text.encode()
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(
+                f"the payload is not hex bytes like 03 e8 62 79 65; got {text!r}"
+            ) from None
 
     def _mask_key(self) -> bytes | None:
         if not self.mask.value:
