@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import select
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -272,3 +273,53 @@ def test_raw_client_with_node_server(node_server: tuple[str, subprocess.Popen[st
         "code": 1000,
         "reason": "bye from wslab",
     }
+
+
+# -- wsproto, a sans-I/O implementation, as client of the raw server ---------------
+
+
+def test_wsproto_client_with_raw_server() -> None:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import (
+        AcceptConnection,
+        BytesMessage,
+        CloseConnection,
+        Message,
+        Ping,
+        Pong,
+        Request,
+        TextMessage,
+    )
+
+    def exchange(
+        ws: WSConnection, sock: socket.socket, *events: Any, until: type[Any]
+    ) -> list[Any]:
+        """Send ``events``; read until an event of type ``until`` arrives."""
+        for event in events:
+            sock.sendall(ws.send(event))
+        received: list[Any] = []
+        while not any(isinstance(event, until) for event in received):
+            data = sock.recv(65536)
+            ws.receive_data(data or None)
+            received.extend(ws.events())
+            assert data or any(isinstance(e, until) for e in received), "connection closed"
+        return received
+
+    with RawServer("echo", port=0).start() as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            ws = WSConnection(ConnectionType.CLIENT)
+            host = f"127.0.0.1:{server.port}"
+            assert isinstance(
+                exchange(ws, sock, Request(host=host, target="/chat"), until=AcceptConnection)[0],
+                AcceptConnection,
+            )
+            got = exchange(ws, sock, TextMessage("héllo"), until=Message)
+            assert [(type(e), e.data) for e in got] == [(TextMessage, "You sent: héllo")]
+            got = exchange(ws, sock, BytesMessage(b"\x00\xff"), until=Message)
+            assert [(type(e), e.data) for e in got] == [(BytesMessage, bytearray(b"\x00\xff"))]
+            got = exchange(ws, sock, Ping(b"wsproto"), until=Pong)
+            assert [e.payload for e in got if isinstance(e, Pong)] == [b"wsproto"]
+            got = exchange(ws, sock, CloseConnection(1000, "bye"), until=CloseConnection)
+            assert [e.code for e in got if isinstance(e, CloseConnection)] == [1000]
+            # The server closes TCP first (7.1.1): we read end of file.
+            assert sock.recv(1) == b""
