@@ -38,7 +38,9 @@ ASSIGNMENTS = {
 #: Points of each assignment, as the instructions in the notebooks state them.
 POINTS = {"01_handshake": 9, "02_frames": 10, "03_closing": 9, "04_server": 8}
 
-pytestmark = pytest.mark.kernel
+# The first test also pays for the module fixture: generating the release and
+# autograding 11 notebooks takes about a minute on 2 busy cores.
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(300)]
 
 
 def _load_release_script() -> ModuleType:
