@@ -80,6 +80,27 @@ def test_running_the_serve_cell_twice_replaces_the_server(kernel: Kernel) -> Non
         assert ws.recv(timeout=5) == "You sent: from the test process"
 
 
+def test_rerunning_a_port_0_cell_replaces_its_servers(kernel: Kernel) -> None:
+    # Lessons use port=0, so each run gets a new port: the cell, not the port,
+    # tells that the earlier servers are replaced.
+    two = cell(
+        """
+        import wslab
+        room_a = wslab.serve("chat", port=0)
+        room_b = wslab.serve("chat", port=0)  # the same run: both stay
+        """
+    )
+    kernel.run("import wslab\nkeep = wslab.serve('echo', port=0)").raise_for_error()
+    kernel.run(two).raise_for_error()
+    first_ports = kernel.eval("(room_a.port, room_b.port)")
+    kernel.run(two).raise_for_error()  # the same cell again
+    running = set(eval(kernel.eval("[s.port for s in wslab.servers()]")))
+    assert set(eval(kernel.eval("[keep.port, room_a.port, room_b.port]"))) <= running
+    for port in eval(first_ports):  # the first run's two servers were stopped
+        assert port not in running and port_is_free(port)
+    kernel.run("for s in (keep, room_a, room_b): s.stop()").raise_for_error()
+
+
 def test_clients_in_the_same_kernel_as_the_server(kernel: Kernel) -> None:
     kernel.run(SERVE_CELL).raise_for_error()
     result = kernel.run(

@@ -23,7 +23,7 @@ from .errors import HandshakeError, ProtocolError, WSLabError
 from .explain import explain
 from .frames import Frame, FrameDecoder, Opcode, Side, apply_mask, encode, new_mask_key
 from .handshake import GUID, accept_key, new_key
-from .jupyter import install_asyncio_hint
+from .jupyter import install_ipython_hooks
 
 __version__ = "0.1.0"
 
@@ -90,6 +90,6 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-# A display hook, not a patch: in IPython, the asyncio.run() RuntimeError gets
-# a hint naming the two fixes (see wslab.jupyter).
-install_asyncio_hint()
+# Hooks, not patches: in IPython, the asyncio.run() RuntimeError gets a hint
+# naming the two fixes, and re-running a cell replaces its servers (wslab.jupyter).
+install_ipython_hooks()

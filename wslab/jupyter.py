@@ -1,4 +1,6 @@
-"""``asyncio.run()`` in a notebook cell, handled in layers.
+"""IPython integration: ``asyncio.run()`` in a cell, short errors, cell tracking.
+
+``asyncio.run()`` in a notebook cell is handled in layers.
 
 Script-style examples end with ``asyncio.run(main())``. In a Jupyter cell
 that fails with ``RuntimeError: asyncio.run() cannot be called from a running
@@ -18,16 +20,29 @@ with it in layers:
 The same hook shows the errors a student causes by a setting, not by a bug
 (:class:`~wslab.errors.ServerStartError`, :class:`wslab.client.ConnectError`)
 as their one-line message, without a traceback through wslab's internals.
+
+Cell tracking: two event callbacks (``pre_run_cell``, ``post_run_cell``) note
+which cell is running, so that :func:`wslab.serve` can replace the servers an
+earlier run of the same cell started, even on ``port=0`` (a new port each
+time, so the port alone cannot tell).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+import threading
 from typing import Any
 
 from .errors import ServerStartError, WSLabError
 
-__all__ = ["ASYNCIO_RUN_HINT", "enable_asyncio_run", "install_asyncio_hint"]
+__all__ = [
+    "ASYNCIO_RUN_HINT",
+    "current_cell",
+    "enable_asyncio_run",
+    "install_asyncio_hint",
+    "install_ipython_hooks",
+]
 
 ASYNCIO_RUN_HINT = (
     "wslab hint: a notebook cell already runs inside an event loop, so asyncio.run() "
@@ -88,17 +103,22 @@ _HOOKED = (RuntimeError, WSLabError)
 _hint_shell: Any = None
 
 
+def _shell() -> Any:
+    """The running IPython shell, or None (without importing IPython)."""
+    ipython_module = sys.modules.get("IPython")
+    if ipython_module is None:
+        return None  # not inside IPython: importing it just to look would be slow
+    get_ipython = getattr(ipython_module, "get_ipython", None)
+    return get_ipython() if get_ipython is not None else None
+
+
 def install_asyncio_hint() -> bool:
     """Show :data:`ASYNCIO_RUN_HINT` after the ``asyncio.run()`` RuntimeError in IPython.
 
     Does nothing outside IPython, or when another custom exception hook is
     already installed (IPython keeps only one). Returns whether the hint is on.
     """
-    ipython_module = sys.modules.get("IPython")
-    if ipython_module is None:
-        return False  # not inside IPython: importing it just to look would be slow
-    get_ipython = getattr(ipython_module, "get_ipython", None)
-    shell = get_ipython() if get_ipython is not None else None
+    shell = _shell()
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
     global _hint_shell
@@ -110,3 +130,60 @@ def install_asyncio_hint() -> bool:
     shell.set_custom_exc(_HOOKED, _hint_handler)
     _hint_shell = shell
     return True
+
+
+# (which cell, which run) while a cell executes, else None. A cell is its id
+# when the front end sends one (JupyterLab, Notebook 7), else its source.
+_cell: tuple[object, int] | None = None
+_runs = itertools.count(1)
+_tracked_shell: Any = None
+
+
+def current_cell() -> tuple[object, int] | None:
+    """Return ``(cell, run)`` for the cell executing now, or None.
+
+    None outside IPython, between cells (widget callbacks) and on other
+    threads. ``run`` grows with every cell execution, so two runs of one
+    cell differ.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return _cell
+
+
+def _pre_run_cell(info: Any) -> None:
+    global _cell
+    _cell = (getattr(info, "cell_id", None) or getattr(info, "raw_cell", ""), next(_runs))
+
+
+def _post_run_cell(result: Any) -> None:
+    global _cell
+    _cell = None
+
+
+def _track_cells(shell: Any) -> None:
+    """Register the cell-tracking callbacks once per shell."""
+    global _tracked_shell, _cell
+    events = getattr(shell, "events", None)
+    if _tracked_shell is shell or events is None:
+        return
+    events.register("pre_run_cell", _pre_run_cell)
+    events.register("post_run_cell", _post_run_cell)
+    _tracked_shell = shell
+    # The cell that imports wslab is already running: IPython has stored its
+    # source as the latest input, so use that.
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if history:
+        _cell = (history[-1], next(_runs))
+
+
+def install_ipython_hooks() -> None:
+    """What ``import wslab`` does inside IPython: the error hook and cell tracking.
+
+    Outside IPython it does nothing. Neither hook patches anything.
+    """
+    shell = _shell()
+    if shell is None:
+        return
+    install_asyncio_hint()
+    _track_cells(shell)

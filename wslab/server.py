@@ -77,7 +77,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import loop
+from . import jupyter, loop
 from .errors import ServerStartError
 from .handlers import Handler, close_or_abort, resolve
 from .traffic import Direction, Kind, Record, Recorder
@@ -98,6 +98,9 @@ _LOGGER = logging.getLogger("wslab.server")
 
 # Running servers, keyed by port: serving on a port again replaces the server.
 _registry: dict[int, Server] = {}
+# The servers each notebook cell started, with the run that started them:
+# running the cell again replaces them, even on port=0 (see wslab.jupyter).
+_by_cell: dict[object, tuple[int, list[Server]]] = {}
 _registry_lock = threading.Lock()
 
 
@@ -267,6 +270,7 @@ class Server:
         self._ws_server: websockets.asyncio.server.Server | None = None
         self._state = "new"
         self._error_printed = False
+        self._cell: object = None  # the notebook cell that started it, if any
 
     # -- addresses ---------------------------------------------------------
 
@@ -310,11 +314,19 @@ class Server:
         """
         if self._state == "running":
             return self
+        # Re-running a cell replaces what its earlier run started...
+        cell = jupyter.current_cell()
+        with _registry_lock:
+            earlier = _by_cell.get(cell[0]) if cell is not None else None
+        if cell is not None and earlier is not None and earlier[0] != cell[1]:
+            for replaced in list(earlier[1]):
+                replaced.stop()
+        # ...and any server of this kernel on the same port goes first.
         if self._requested_port != 0:
             with _registry_lock:
                 old = _registry.get(self._requested_port)
             if old is not None and old is not self:
-                old.stop()  # re-running a cell replaces the earlier server
+                old.stop()
         try:
             loop.run_sync(self._start(), timeout=START_TIMEOUT)
         except OSError as exc:
@@ -328,6 +340,12 @@ class Server:
         self._state = "running"
         with _registry_lock:
             _registry[self.port] = self
+            if cell is not None:
+                run, started = _by_cell.get(cell[0], (cell[1], []))
+                if run != cell[1]:
+                    started = []
+                _by_cell[cell[0]] = (cell[1], [*started, self])
+                self._cell = cell[0]
         return self
 
     async def _start(self) -> None:
@@ -359,6 +377,11 @@ class Server:
         with _registry_lock:
             if _registry.get(self.port) is self:
                 del _registry[self.port]
+            _, started = _by_cell.get(self._cell, (0, []))
+            if self in started:
+                started.remove(self)
+                if not started:
+                    del _by_cell[self._cell]
         ws_server, self._ws_server = self._ws_server, None
         self._state = "stopped" if self._state != "new" else "new"
         if ws_server is None:
