@@ -135,3 +135,15 @@ def test_main_in_process_reports_bad_path(capsys: pytest.CaptureFixture[str]) ->
 
     assert main(["serve", "--path", "chat", "--port", "0"]) == 2
     assert "--path must start with '/'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ctrl_c_closes_connected_clients_with_1001(impl: str) -> None:
+    with serving("--impl", impl) as (proc, url, _page):
+        with connect(url, open_timeout=10) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=10) == "You sent: hi"
+            assert stop_with_ctrl_c(proc) == 0
+            with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedOK
+                ws.recv(timeout=10)
+            assert ws.close_code == 1001
