@@ -200,6 +200,21 @@ def test_part_names_a_crash_in_student_code_and_keeps_its_traceback() -> None:
     assert rendered.endswith(str(error).split("\n", 1)[1])
 
 
+def test_part_explains_a_function_that_is_not_defined() -> None:
+    def run() -> None:
+        with check.part("accept_key"):
+            exec("accept_key('x')", {})  # as in a kernel where its cell never ran
+
+    error = failure(run)
+    assert str(error).splitlines() == [
+        "✗ accept_key: NameError: name 'accept_key' is not defined",
+        "  If that is the name of your function, run the cell that defines it",
+        "  (fix any error it shows), then this one again. Otherwise the",
+        "  traceback above shows the line with the misspelt name.",
+    ]
+    assert isinstance(error.__cause__, NameError)
+
+
 def test_part_lets_failed_checks_through_and_prints_a_tick_on_success(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -160,6 +160,18 @@ def part(name: str) -> Iterator[None]:
         raise  # Failed checks (and students' own asserts) explain themselves.
     except NotImplementedError:
         raise fail(name, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet) from None
+    except NameError as exc:
+        # Often the cell that defines the function was not run, or failed;
+        # otherwise a typo in the student's code, which the traceback shows.
+        raise fail(
+            name,
+            f"NameError: {exc}",
+            lines=(
+                "If that is the name of your function, run the cell that defines it",
+                "(fix any error it shows), then this one again. Otherwise the",
+                "traceback above shows the line with the misspelt name.",
+            ),
+        ) from exc
     except Exception as exc:
         raise fail(
             name,
