@@ -141,8 +141,25 @@ def test_compressed_frames_are_shown_inflated(tap: Tap) -> None:
     with connect(tap.url) as ws:
         ws.send("Hello, Hello, Hello, Hello")
         assert ws.recv(timeout=5) == "Hello, Hello, Hello, Hello"
+        ws.send(iter(["Hel", "lo"]))  # a fragmented message: TEXT then CONT (5.4)
+        assert ws.recv(timeout=5) == "Hello"
     records = _wait_for(tap, _closed_twice)
+    sent = [
+        r
+        for r in records
+        if r.direction is Direction.TO_SERVER
+        and r.frame is not None
+        and r.frame.opcode in (Opcode.TEXT, Opcode.CONT)
+    ]
+    fragments = sent[1:]  # the second message
+    assert fragments[0].text.startswith("TEXT 'Hel' [3 bytes, continued] (compressed to")
+    assert fragments[1].text.startswith("CONT 'lo' [2 bytes")
+    # RSV1 marks only the first fragment of a compressed message (RFC 7692 6.1).
+    assert [r.frame.rsv1 for r in fragments if r.frame is not None] == [True] + [False] * (
+        len(fragments) - 1
+    )
     texts = [r for r in records if r.frame is not None and r.frame.opcode is Opcode.TEXT]
+    texts = [r for r in texts if r.frame is not None and r.frame.fin][:2]
     assert len(texts) == 2
     for record in texts:
         assert record.frame is not None and record.frame.rsv1
