@@ -209,3 +209,23 @@ def test_record_labels() -> None:
     assert record_label(records[3]) == "TEXT 'Hello' [5 bytes]"
     error = Record(0.0, 1, Direction.TO_SERVER, Kind.ERROR, b"x", text="not HTTP")
     assert record_label(error) == "error: not HTTP"
+
+
+def test_message_level_records_of_a_server_are_drawn_too() -> None:
+    up, down = Direction.TO_SERVER, Direction.TO_CLIENT
+    records = [
+        Record(0.0, 1, up, Kind.CONNECT, text="connect from 127.0.0.1:5000"),
+        Record(0.1, 1, up, Kind.MESSAGE, b"hi", text="text 'hi'"),
+        Record(0.2, 1, down, Kind.MESSAGE, b"You sent: hi", text="text 'You sent: hi'"),
+        Record(0.3, 1, Direction.NONE, Kind.TCP_CLOSE, text="closed by the client: code 1000"),
+    ]
+    svg = svg_of(sequence_diagram(records).html)
+    assert texts_of(svg)[2:] == [
+        "TCP connect",
+        "text 'hi'",
+        "text 'You sent: hi'",
+        "closed by the client: code 1000",
+    ]
+    # The close has no direction, so it is a note across both lanes, not an arrow.
+    rects = list(svg.iter("{http://www.w3.org/2000/svg}rect"))
+    assert len(rects) == 3  # two lane heads and the note
