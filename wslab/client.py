@@ -275,7 +275,10 @@ class Client:
             ``on_error`` tell how connecting went.
 
     Raises:
-        ConnectError: With ``block=True``: bad URL, refused, or rejected.
+        ConnectError: A malformed URL, at once and without ``on_error`` (as
+            ``new WebSocket(url)`` throws in a browser); with ``block=True``
+            also a refused connection or a rejected handshake, after
+            ``on_error`` has fired.
     """
 
     def __init__(
