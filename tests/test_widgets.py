@@ -122,6 +122,7 @@ def test_chat_clients_talk_to_each_other(chat_server: Any, chats: list[ChatClien
     wait_until(lambda: "Alice: hi Bob" in bob.messages.value)
     assert "Alice: hi Bob" in alice.lines  # the chat echoes to the sender too
     assert "Chat</b> as <b>Alice" in alice.children[0].children[0].value
+    assert repr(alice) == f"<wslab.ChatClient 'Alice' on {chat_server.url}?name=Alice>"
 
 
 def test_connection_errors_appear_in_the_widget(chats: list[ChatClient]) -> None:
@@ -202,6 +203,8 @@ def test_frame_explorer_defaults_to_the_rfc_example() -> None:
     assert explorer.error == ""
     assert "11 bytes" in explorer.output.value
     assert "masking key" in explorer.output.value
+    assert repr(explorer) == "<wslab.FrameExplorer: 81 85 37 fa 21 3d 7f 9f 4d 51 58>"
+    assert explorer._repr_mimebundle_()["text/plain"] == repr(explorer)
 
 
 def test_frame_explorer_follows_the_fields() -> None:

@@ -232,6 +232,10 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         """``"connecting"``, ``"open"``, ``"closing"``, ``"closed"`` or ``"error"``."""
         return self._state
 
+    def __repr__(self) -> str:
+        # Short and stable: it is the text shown where widgets do not render.
+        return f"<wslab.ChatClient {self.name or 'guest'!r} on {self.url}>"
+
     # Callbacks: these run on wslab's background thread.
 
     def _on_text_msg(self, _: Any, content: dict[str, Any], buffers: Any) -> None:
@@ -359,6 +363,9 @@ class TrafficLog(widgets.VBox):  # type: ignore[misc]
         if redraw:
             self._batcher.poke()
 
+    def __repr__(self) -> str:
+        return "<wslab.TrafficLog: a live table of recorded traffic>"
+
     def clear(self) -> None:
         """Empty the table; new records keep arriving."""
         with self._lock:
@@ -476,6 +483,10 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
             rsv2=self.rsv2.value,
             rsv3=self.rsv3.value,
         )
+
+    def __repr__(self) -> str:
+        shown = self.data.hex(" ") if self.data is not None else f"invalid: {self.error}"
+        return f"<wslab.FrameExplorer: {shown}>"
 
     def _payload(self) -> bytes:
         text: str = self.payload.value
