@@ -141,6 +141,40 @@ def test_echo_text_and_binary(start: Callable[..., Server]) -> None:
         assert ws.recv(timeout=5) == b"\x00\xff"
 
 
+def test_echo_with_wsproto(start: Callable[..., Server]) -> None:
+    """A second independent implementation, driven by hand over a socket."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import (
+        AcceptConnection,
+        BytesMessage,
+        CloseConnection,
+        Request,
+        TextMessage,
+    )
+
+    server = start("echo")
+    ws = WSConnection(ConnectionType.CLIENT)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+
+        def events_until(kind: type) -> list[Any]:
+            seen: list[Any] = []
+            while not any(isinstance(e, kind) for e in seen):
+                data = sock.recv(65536)
+                assert data, f"the server closed the connection; events so far: {seen}"
+                ws.receive_data(data)
+                seen += list(ws.events())
+            return seen
+
+        sock.sendall(ws.send(Request(host=f"127.0.0.1:{server.port}", target="/chat")))
+        events_until(AcceptConnection)
+        sock.sendall(ws.send(TextMessage("wsproto")) + ws.send(BytesMessage(b"\x01")))
+        got = [e for e in events_until(BytesMessage) if isinstance(e, TextMessage | BytesMessage)]
+        assert [e.data for e in got] == ["You sent: wsproto", b"\x01"]
+        sock.sendall(ws.send(CloseConnection(code=1000)))
+        closing = events_until(CloseConnection)
+        assert [e.code for e in closing if isinstance(e, CloseConnection)] == [1000]
+
+
 def test_repr_shows_url_handler_clients_state(start: Callable[..., Server]) -> None:
     server = start("chat")
     with ws_connect(server.url):
