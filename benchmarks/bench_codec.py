@@ -12,8 +12,10 @@ RFC 6455 section 5.3), the throughput of:
   ``StreamReader``, once with its C ``speedups`` module for masking (what it
   uses when installed) and once forced onto its pure-Python ``apply_mask``;
 
-and the time to mask 1 MiB. Every number is the median of several repeats.
-On a shared machine the numbers are noisy: compare ratios, not absolutes.
+and the time to mask 1 MiB. Every number is the median of several repeats,
+and the implementations take turns within each repeat so that load from other
+processes hits them alike. On a shared machine the numbers are still noisy:
+compare ratios, not absolutes, and prefer the default run to ``--quick``.
 
 Targets: wslab's codec at least 0.5x websockets' pure-Python path, and
 masking 1 MiB in under 5 ms.
