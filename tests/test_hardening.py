@@ -495,6 +495,7 @@ def test_chat_client_that_never_reads(harness: Harness, baseline: Snapshot) -> N
 
 HANDSHAKES = {
     "no Upgrade": (dict(drop="Upgrade"), {400, 426}),
+    "no Connection": (dict(drop="Connection"), {400, 426}),
     "no key": (dict(drop="Sec-WebSocket-Key"), {400}),
     "bad key": (dict(drop="Sec-WebSocket-Key", extra="Sec-WebSocket-Key: not-base64\r\n"), {400}),
     "bad version": (
