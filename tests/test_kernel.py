@@ -207,3 +207,27 @@ def test_stop_button_frees_a_cell_blocked_in_recv(kernel: Kernel) -> None:
     # The kernel, its server and that very client keep working.
     result = kernel.run("blocked.send('after'); print(blocked.recv(timeout=5))")
     assert result.raise_for_error().stdout.strip() == "You sent: after"
+
+
+def test_handler_exception_is_shown_in_the_cell(kernel: Kernel) -> None:
+    result = kernel.run(
+        cell(
+            """
+            import wslab
+            async def buggy(ws):
+                async for message in ws:
+                    raise ValueError(f"bad message {message!r}")
+            bug_server = wslab.serve(buggy, port=0)
+            bug_client = wslab.Client(bug_server)
+            bug_client.send("x")
+            try:
+                bug_client.recv(timeout=5)
+            except wslab.WSLabError as error:
+                print("client:", error)
+            bug_server.stop()
+            """
+        )
+    ).raise_for_error()
+    assert "client: the connection is closed (code 1011)" in result.stdout
+    assert "ValueError: bad message 'x'" in result.stderr  # the traceback, in this cell
+    assert result.stderr.count("Traceback") == 1
