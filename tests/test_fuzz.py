@@ -16,9 +16,12 @@ The socket-level fuzz of both servers lives at the end of this file.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import struct
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -292,23 +295,147 @@ def test_bare_cr_or_lf_in_a_header_is_a_400(line: bytes) -> None:
         assert error.status == 400
 
 
-# -- helpers shared with the socket-level fuzz -------------------------------------
+# -- both servers, over real sockets ------------------------------------------------
+
+SOCKET_FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+#: What a server may answer to a handshake: the page, the upgrade, or an error.
+HANDSHAKE_STATUSES = {101, 200, 400, 403, 404, 405, 426, 431, 503}
 
 
-def recv_until_closed(sock: socket.socket, limit: int = 2**20) -> bytes:
-    """Read until the peer closes TCP (or ``limit`` bytes): the server must not hang."""
-    chunks = []
-    total = 0
-    while total < limit:
+@pytest.fixture(scope="module", params=["kernel", "raw"])
+def live_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One echo server per kind for the whole module, with a small message limit."""
+    if request.param == "kernel":
+        from wslab.server import serve
+
+        server: Any = serve("echo", port=0, max_size=MAX_SIZE)
+    else:
+        from wslab.raw import RawServer
+
+        server = RawServer("echo", port=0, max_size=MAX_SIZE, handshake_timeout=5).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server_errors() -> Iterator[list[str]]:
+    """Collect what would be a traceback: thread crashes and logged errors."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            error = f"{record.name}: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                error += f" ({record.exc_info[1]!r})"
+            errors.append(error)
+
+    handler = Collect(logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    saved = threading.excepthook
+    threading.excepthook = lambda args: errors.append(f"thread crashed: {args.exc_value!r}")
+    try:
+        yield errors
+    finally:
+        threading.excepthook = saved
+        logging.getLogger().removeHandler(handler)
+
+
+def exchange(port: int, data: bytes, timeout: float = 10.0, *, handshake: bool = False) -> bytes:
+    """Send ``data``, then end our side (FIN); return all the server sent until it closed.
+
+    With ``handshake``, first do a valid opening handshake and wait for its 101.
+    A server that neither answers nor closes after our FIN hangs: TimeoutError.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        head = b""
+        if handshake:
+            sock.sendall(client_request(f"127.0.0.1:{port}", "/chat").serialize())
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(65536)
+                assert chunk, f"closed during the handshake: {head!r}"
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 101 "), head[:80]
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            sock.sendall(data)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return head.partition(b"\r\n\r\n")[2] + b"".join(chunks)
+
+
+def server_frames(data: bytes) -> list[Any]:
+    """Parse what a server sent with websockets' parser (an independent decoder)."""
+    from websockets.frames import Frame as WsFrame
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    frames = []
+    while reader.buffer:
+        parser = WsFrame.parse(reader.read_exact, mask=False)
         try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+            next(parser)
+        except StopIteration as done:
+            frames.append(done.value)
+        else:
+            pytest.fail(f"the server sent an incomplete frame: {bytes(reader.buffer)[:40]!r}")
+    return frames
 
 
-ServerFactory = Callable[..., Any]
+def assert_still_serves(port: int) -> None:
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{port}/chat", open_timeout=10) as ws:
+        ws.send("ok?")
+        assert ws.recv(timeout=10) == "You sent: ok?"
+
+
+@SOCKET_FUZZ
+@given(data=any_stream(client_streams()))
+def test_servers_survive_mutated_frames(
+    live_server: Any, server_errors: list[str], data: bytes
+) -> None:
+    """After a good handshake, any bytes get echoes, a valid close, or a clean TCP close."""
+    server_errors.clear()
+    for frame in server_frames(exchange(live_server.port, data, handshake=True)):
+        if frame.opcode.name == "CLOSE" and frame.data:
+            code = struct.unpack("!H", frame.data[:2])[0]
+            assert is_valid_wire_code(code), code
+    assert not server_errors
+    assert_still_serves(live_server.port)
+
+
+@SOCKET_FUZZ
+@given(data=any_stream(request_bytes))
+def test_servers_survive_mutated_handshakes(
+    live_server: Any, server_errors: list[str], data: bytes
+) -> None:
+    """Any request bytes get an HTTP answer with a one-line reason, or a clean close."""
+    server_errors.clear()
+    reply = exchange(live_server.port, data)
+    if reply:
+        head, _, body = reply.partition(b"\r\n\r\n")
+        status_line = head.split(b"\r\n")[0].decode("latin-1")
+        assert status_line.startswith("HTTP/1.1 "), status_line
+        status = int(status_line.split()[1])
+        assert status in HANDSHAKE_STATUSES, status_line
+        if status >= 400:
+            reason = body.decode().strip()
+            assert reason and "\n" not in reason, reason
+    assert not server_errors
+    assert_still_serves(live_server.port)
