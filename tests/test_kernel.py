@@ -231,3 +231,30 @@ def test_handler_exception_is_shown_in_the_cell(kernel: Kernel) -> None:
     assert "client: the connection is closed (code 1011)" in result.stdout
     assert "ValueError: bad message 'x'" in result.stderr  # the traceback, in this cell
     assert result.stderr.count("Traceback") == 1
+
+
+def test_rerunning_a_client_cell_replaces_its_client(kernel: Kernel) -> None:
+    kernel.run("import wslab\nroom = wslab.serve('chat', port=0)").raise_for_error()
+    url = kernel.eval("room.url").strip("'")
+    join = "alice = wslab.Client(room.url + '?name=Alice')"
+    with connect(url + "?name=Watcher", open_timeout=5) as watcher:
+        assert watcher.recv(timeout=5) == "* Watcher joined"
+        kernel.run(join).raise_for_error()
+        assert watcher.recv(timeout=5) == "* Alice joined"
+        kernel.run(join).raise_for_error()  # the same cell again
+        notices = {watcher.recv(timeout=5), watcher.recv(timeout=5)}
+        assert notices == {"* Alice left", "* Alice joined"}
+        # The server forgets the old connection just after the notice: poll a little.
+        names = kernel.run(
+            cell(
+                """
+                import time
+                deadline = time.monotonic() + 5
+                while len(room.clients) > 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                print(sorted(c.name for c in room.clients))
+                """
+            )
+        )
+        assert names.raise_for_error().stdout.strip() == "['Alice', 'Watcher']"
+    kernel.run("room.stop()").raise_for_error()

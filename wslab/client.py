@@ -39,6 +39,9 @@ callback; blocking calls (``recv``, ``close``) do not.
 
 Every message also lands in ``messages``, a list, whether or not anyone
 calls ``recv()``.
+
+Re-running a notebook cell closes the clients its earlier run opened (code
+1001, going away), as reloading a page closes its WebSockets.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import contextlib
 import queue
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
@@ -63,7 +67,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from . import loop
+from . import jupyter, loop
 from .errors import WSLabError
 from .server import _is_loopback
 from .uri import parse_uri
@@ -311,6 +315,7 @@ class Client:
             timeout=timeout,
             deliver=self._received.put,
         )
+        _replace_earlier_clients(self)
         self._opening: Future[None] = loop.submit(self._session.open())
         if block:
             try:
@@ -404,6 +409,16 @@ class Client:
         with contextlib.suppress(TimeoutError):
             loop.run_sync(self._session.close(code, reason), timeout=self._session.timeout + 5)
 
+    def _close_soon(self, code: int, reason: str) -> None:
+        """Start closing without waiting (the kernel's cell need not wait)."""
+        future = loop.submit(self._close_after_open(code, reason))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _close_after_open(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(self._opening)  # a client may still be connecting
+        await self._session.close(code, reason)
+
     def _wait_open(self) -> None:
         if not self._opening.done():
             with contextlib.suppress(Exception):
@@ -422,6 +437,28 @@ class Client:
 
     def __repr__(self) -> str:
         return self._session.describe("Client")
+
+
+# The clients each notebook cell opened, with the run that opened them: when
+# the cell runs again, the earlier run's clients are closed (1001, going away),
+# as a browser closes a page's WebSockets when the page reloads. Otherwise a
+# re-run chat cell would leave a second, invisible "Alice" in the room.
+_by_cell: dict[object, tuple[int, list[Client]]] = {}
+_by_cell_lock = threading.Lock()
+
+
+def _replace_earlier_clients(client: Client) -> None:
+    cell = jupyter.current_cell()
+    if cell is None:
+        return
+    key, run = cell
+    with _by_cell_lock:
+        earlier_run, clients = _by_cell.get(key, (run, []))
+        replaced = clients if earlier_run != run else []
+        kept = [] if replaced else [c for c in clients if c.ready_state != "CLOSED"]
+        _by_cell[key] = (run, [*kept, client])
+    for old in replaced:
+        old._close_soon(1001, "its notebook cell ran again")
 
 
 class AsyncClient:
