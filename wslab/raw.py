@@ -383,8 +383,10 @@ class RawServer:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
-        if self._listener is None:
-            return
+        with self._lock:
+            listener, self._listener = self._listener, None
+        if listener is None:
+            return  # Not running, or another thread is stopping it already.
         self._wakeup_w.send(b"x")
         if (
             self._accept_thread is not None
@@ -412,8 +414,7 @@ class RawServer:
             _shutdown(sock)
         for thread in self._other_threads():
             thread.join(timeout)
-        self._listener.close()
-        self._listener = None
+        listener.close()
         # The wake-up pair is only needed while listening: free its two sockets.
         self._wakeup_r.close()
         self._wakeup_w.close()
@@ -525,17 +526,26 @@ class RawServer:
             if path != self.path:
                 raise HandshakeError(f"no WebSocket at {path}: connect to {self.path}", 404)
             key = check_request(request, origins=self._allowed_origins(request))
-            with self._lock:
-                if len(self.peers) >= self.max_clients:
-                    raise HandshakeError(
-                        f"too many clients (max_clients={self.max_clients}): try again later", 503
-                    )
-                peer = Peer(next(self._ids), sock, address, request, self.max_size)
-                self.peers.add(peer)
+            peer = Peer(next(self._ids), sock, address, request, self.max_size)
+            # Holding the peer's lock, nobody (a broadcast, stop()) can send it a
+            # frame before its 101 response is out.
+            with peer._lock:
+                with self._lock:
+                    if len(self.peers) >= self.max_clients:
+                        raise HandshakeError(
+                            f"too many clients (max_clients={self.max_clients}): try again later",
+                            503,
+                        )
+                    self.peers.add(peer)
+                try:
+                    sock.sendall(server_response(key).serialize())
+                except OSError:
+                    with self._lock:
+                        self.peers.discard(peer)  # It left during its handshake.
+                    raise
         except HandshakeError as error:
             sock.sendall(error_response(error).serialize())
             return None, b""
-        sock.sendall(server_response(key).serialize())
         return peer, rest
 
     def _allowed_origins(self, request: Request) -> set[str]:
