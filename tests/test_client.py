@@ -301,3 +301,11 @@ def test_connection_lost_fires_error_then_close_1006(echo: Server) -> None:
         thread.join(5)
         wait_until(lambda: len(events) == 2)
     assert events == ["error", ("close", 1006)] and ws.close_code == 1006
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1006, ""), (999, ""), (1000, "x" * 124)])
+def test_close_checks_code_and_reason(echo: Server, code: int, reason: str) -> None:
+    with Client(echo) as ws:
+        with pytest.raises(ValueError, match=r"close (code|reason)"):
+            ws.close(code, reason)
+        assert ws.ready_state == "OPEN"

@@ -68,6 +68,7 @@ from websockets.exceptions import (
 )
 
 from . import jupyter, loop
+from .closing import serialize_close
 from .errors import WSLabError
 from .server import _is_loopback
 from .uri import parse_uri
@@ -190,6 +191,10 @@ class _Session:
                 # A proxy from the environment must not capture local servers.
                 proxy=None if _is_loopback(host) else True,
             )
+        except asyncio.CancelledError:
+            self.ready_state = "CLOSED"  # given up on (a blocking constructor timed out)
+            self.deliver(_CLOSED)
+            raise
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             error = ConnectError(_describe(self.url, exc, self.timeout))
             self.ready_state = "CLOSED"
@@ -248,7 +253,12 @@ class _Session:
             ) from None
 
     async def close(self, code: int, reason: str) -> None:
-        """Start the closing handshake (7.1.2) and wait for it to finish."""
+        """Start the closing handshake (7.1.2) and wait for it to finish.
+
+        Raises:
+            ValueError: A code that may not be sent, or a reason over 123 bytes.
+        """
+        serialize_close(code, reason)  # the core's check, with its clear message
         if self.ws is None or self.ready_state == "CLOSED":
             return
         self.ready_state = "CLOSING"
