@@ -146,6 +146,22 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+#: Set by Ctrl-C or SIGTERM. Libraries (nbclient, jupyter_client) may swallow the
+#: KeyboardInterrupt they receive, so every loop also checks this flag.
+INTERRUPTED = threading.Event()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def check_interrupted() -> None:
+    """Unwind (stopping every server and kernel) once Ctrl-C was pressed."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def stop_process(proc: subprocess.Popen[str]) -> None:
     """Stop a server and everything it started (its own process group)."""
     if proc.poll() is not None:
@@ -322,10 +338,12 @@ def bench_echo(results: Results, quick: bool, use_node: bool) -> None:
         stack.callback(floor.close)
         clients: dict[str, Client] = {}
         for label, start in implementations(use_node).items():
+            check_interrupted()
             try:
                 port = start(stack, "echo")
                 clients[label] = Client(port)
             except Exception as exc:  # A server that is missing or broken is a row, not a crash.
+                check_interrupted()
                 results.errors.append(f"echo, {label}: {exc}")
                 print(f"  echo: {label} unavailable: {exc}", flush=True)
                 continue
@@ -420,11 +438,13 @@ def bench_fanout(results: Results, quick: bool, use_node: bool) -> None:
     for label, start in implementations(use_node).items():
         if label == "wslab.serve (own process)":
             continue  # The kernel row covers wslab.serve's chat.
+        check_interrupted()
         with contextlib.ExitStack() as stack:
             try:
                 port = start(stack, "chat")
                 clients = _connect_many(port, n_clients)
             except Exception as exc:
+                check_interrupted()
                 results.errors.append(f"fan-out, {label}: {exc}")
                 print(f"  fan-out: {label} unavailable: {exc}", flush=True)
                 continue
@@ -433,6 +453,7 @@ def bench_fanout(results: Results, quick: bool, use_node: bool) -> None:
             try:
                 _fanout_one(results, label, clients, iterations, burst)
             except Exception as exc:
+                check_interrupted()
                 results.errors.append(f"fan-out, {label}: {exc}")
                 print(f"  fan-out: {label} failed: {exc}", flush=True)
     row = results.find("fan-out", "100 clients", IN_KERNEL)
@@ -639,6 +660,7 @@ def bench_lessons(results: Results, quick: bool) -> None:
     total = 0.0
     failed = []
     for path in lessons:
+        check_interrupted()
         notebook = nbformat.read(path, as_version=4)
         client = NotebookClient(
             notebook,
@@ -651,7 +673,9 @@ def bench_lessons(results: Results, quick: bool) -> None:
             client.execute()
             note = ""
         except Exception as exc:
-            note = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+            check_interrupted()
+            first_line = (str(exc).splitlines() or [""])[0]
+            note = f"failed: {type(exc).__name__}: {first_line[:80]}"
             failed.append(path.name)
         elapsed = time.perf_counter() - start
         total += elapsed
@@ -734,8 +758,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
 
-    # SIGTERM unwinds like Ctrl-C, through every ExitStack, so nothing is left running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C and SIGTERM unwind through every ExitStack, so nothing is left running.
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     raise_fd_limit()
     info = machine()
     use_node = not args.no_node and node_available()
@@ -748,15 +773,16 @@ def main(argv: list[str] | None = None) -> int:
         "lessons": lambda: bench_lessons(results, args.quick),
     }
     for name in sections:
+        check_interrupted()
         print(f"[{name}]", flush=True)
         gc.collect()
         try:
             steps[name]()
-        except KeyboardInterrupt:
-            raise
         except Exception as exc:
+            check_interrupted()
             results.errors.append(f"{name}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
+        check_interrupted()
     command = "make bench" + (" (--quick)" if args.quick else "")
     table = markdown(results, info, command)
     print()
