@@ -550,6 +550,8 @@ def test_client_close_handshake_and_close_code(server: RawServer) -> None:
 def test_client_errors_are_one_line_and_name_the_fix() -> None:
     with pytest.raises(ValueError, match="ws://"):
         RawClient.connect("http://127.0.0.1:1/chat")
+    with pytest.raises(ValueError, match="mask_key must be 4 bytes"):
+        RawClient.connect("ws://127.0.0.1:1/chat", mask_key=b"abc")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]  # bound but not listening: connections are refused

@@ -797,6 +797,10 @@ class RawClient:
         uri = parse_uri(url)
         if uri.secure:
             raise ValueError(f"{url!r} is wss:// (TLS); RawClient speaks ws:// only")
+        if mask_key is not None and (not isinstance(mask_key, bytes) or len(mask_key) != 4):
+            raise ValueError(
+                f"mask_key must be 4 bytes such as b'\\x37\\xfa\\x21\\x3d', got {mask_key!r}"
+            )
         try:
             sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
         except ConnectionRefusedError:
