@@ -28,8 +28,8 @@ from wslab.closing import parse_close
 from wslab.errors import ServerStartError
 from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
 from wslab.handlers import Chat
-from wslab.handshake import Response, client_request, split_head
-from wslab.server import Server, origin_allowed
+from wslab.handshake import Response, client_request, origin_allowed, split_head
+from wslab.server import Server
 from wslab.traffic import Direction, Kind
 
 pytestmark = pytest.mark.timeout(60)

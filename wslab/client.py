@@ -70,8 +70,7 @@ from websockets.exceptions import (
 from . import jupyter, loop
 from .closing import serialize_close
 from .errors import WSLabError
-from .server import _is_loopback
-from .uri import parse_uri
+from .uri import is_loopback, parse_uri
 
 __all__ = ["AsyncClient", "Client", "ConnectError", "ConnectionClosedError"]
 
@@ -189,7 +188,7 @@ class _Session:
                 close_timeout=self.timeout,
                 compression=None,
                 # A proxy from the environment must not capture local servers.
-                proxy=None if _is_loopback(host) else True,
+                proxy=None if is_loopback(host) else True,
             )
         except asyncio.CancelledError:
             self.ready_state = "CLOSED"  # given up on (a blocking constructor timed out)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ __all__ = [
     "client_request",
     "error_response",
     "new_key",
+    "origin_allowed",
     "server_response",
     "split_head",
 ]
@@ -274,9 +276,10 @@ def check_request(request: Request, *, origins: Iterable[str] | None = None) -> 
 
     Args:
         request: The parsed request.
-        origins: If given, the allowed ``Origin`` values; a request with another
-            Origin is refused with 403. Requests without an Origin (non-browser
-            clients) are allowed.
+        origins: If given, check the Origin with :func:`origin_allowed`: a
+            request without an Origin (not a browser), from a page on the same
+            host, or from one of these origins is accepted; any other gets 403.
+            None skips the check.
 
     Returns:
         The client's ``Sec-WebSocket-Key``.
@@ -313,7 +316,7 @@ def check_request(request: Request, *, origins: Iterable[str] | None = None) -> 
             [("Sec-WebSocket-Version", VERSION)],
         )
     origin = headers.get("Origin")
-    if origins is not None and origin is not None and origin not in set(origins):
+    if origins is not None and not origin_allowed(origin, headers.get("Host"), origins):
         raise HandshakeError(f"Origin {origin!r} is not allowed (10.2)", 403)
     return keys[0]
 
@@ -409,3 +412,42 @@ def _parse_head(data: bytes) -> tuple[str, Headers, bytes]:
             raise HandshakeError(f"malformed header line {line!r}: expected 'Name: value'")
         headers.add(name, value.strip())
     return lines[0], headers, rest
+
+
+def origin_allowed(origin: str | None, host: str | None, origins: Iterable[str] = ()) -> bool:
+    """Decide whether a browser's ``Origin`` may open a WebSocket (section 10.2).
+
+    Browsers send the page's origin; scripts usually send none. A server that
+    accepts any Origin lets every web page the user visits talk to it with the
+    user's cookies: cross-site WebSocket hijacking. The rule here:
+
+    * no ``Origin`` header (not a browser): accepted;
+    * an Origin listed in ``origins``: accepted;
+    * an Origin whose host and port equal the request's ``Host`` header, that
+      is, a page served from the place the WebSocket goes to (also through
+      jupyter-server-proxy, which forwards both headers unchanged): accepted;
+    * anything else: refused.
+
+    It does not stop DNS rebinding (a hostile name that resolves to 127.0.0.1).
+
+    >>> origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
+    True
+    >>> origin_allowed("https://evil.example", "127.0.0.1:8080")
+    False
+    """
+    if origin is None or origin in origins:
+        return True
+    parsed = urllib.parse.urlsplit(origin)
+    if not parsed.netloc or host is None:
+        return False
+    # The browser sends ws:// to the page's host, so compare as the page's scheme.
+    return _netloc(parsed.scheme, parsed.netloc) == _netloc(parsed.scheme, host)
+
+
+def _netloc(scheme: str, host_and_port: str) -> str:
+    """Normalise ``host[:port]``: lower case, default port left out."""
+    host_and_port = host_and_port.strip().lower()
+    default = {"http": ":80", "ws": ":80", "https": ":443", "wss": ":443"}.get(scheme)
+    if default and host_and_port.endswith(default):
+        host_and_port = host_and_port[: -len(default)]
+    return host_and_port

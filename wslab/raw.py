@@ -28,7 +28,6 @@ Quick start::
 from __future__ import annotations
 
 import errno
-import ipaddress
 import itertools
 import select
 import socket
@@ -58,7 +57,7 @@ from .handshake import (
     split_head,
 )
 from .page import chat_page
-from .uri import parse_uri
+from .uri import is_loopback, parse_uri
 
 __all__ = [
     "ChatHandler",
@@ -431,7 +430,7 @@ class RawServer:
                 f"port {port!r} is not a TCP port: "
                 "use a number from 1 to 65535, or 0 for a free one"
             )
-        if not _is_loopback(self.host):
+        if not is_loopback(self.host):
             # Never the default: the host was asked for, but say what it means.
             warnings.warn(
                 f"RawServer on {self.host!r} accepts connections from other machines; "
@@ -525,7 +524,7 @@ class RawServer:
                 return None, b""
             if path != self.path:
                 raise HandshakeError(f"no WebSocket at {path}: connect to {self.path}", 404)
-            key = check_request(request, origins=self._allowed_origins(request))
+            key = check_request(request, origins=self.origins)
             peer = Peer(next(self._ids), sock, address, request, self.max_size)
             # Holding the peer's lock, nobody (a broadcast, stop()) can send it a
             # frame before its 101 response is out.
@@ -547,15 +546,6 @@ class RawServer:
             sock.sendall(error_response(error).serialize())
             return None, b""
         return peer, rest
-
-    def _allowed_origins(self, request: Request) -> set[str]:
-        """The server's own page origins, plus those passed as ``origins``."""
-        own = {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
-        host = request.headers.get("Host")
-        if host:
-            # Same origin as the page that the browser loaded from this Host.
-            own |= {f"http://{host}", f"https://{host}"}
-        return own | self.origins
 
     def _run(self, peer: Peer, data: bytes) -> None:
         """Pass messages to the handler until the connection closes (sections 5-7)."""
@@ -619,16 +609,6 @@ def _page_response(ws_path: str) -> Response:
 
 def _text_response(status: int, text: str) -> bytes:
     return error_response(HandshakeError(text, status)).serialize()
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine only (127.0.0.0/8, ::1 or localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # "" (every interface) or a name: assume the network
 
 
 def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:

@@ -57,7 +57,6 @@ import atexit
 import contextlib
 import html
 import http
-import ipaddress
 import itertools
 import logging
 import sys
@@ -81,11 +80,12 @@ from . import handshake, jupyter, loop
 from .errors import HandshakeError, ServerStartError
 from .handlers import Handler, close_or_abort, resolve
 from .traffic import Direction, Kind, Record, Recorder
+from .uri import is_loopback
 
 if TYPE_CHECKING:
     from .tap import Tap
 
-__all__ = ["ClientInfo", "Server", "origin_allowed", "run", "serve", "servers"]
+__all__ = ["ClientInfo", "Server", "run", "serve", "servers"]
 
 #: Seconds to wait for the peer's Close frame before dropping TCP (7.1.1).
 CLOSE_TIMEOUT = 3.0
@@ -179,50 +179,6 @@ class _RecordingConnection(ServerConnection):
             data=data[:RECORD_BYTES],
             text=_preview(message),
         )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _netloc(scheme: str, host_and_port: str) -> str:
-    """Normalise ``host[:port]``: lower case, default port left out."""
-    host_and_port = host_and_port.strip().lower()
-    default = {"http": ":80", "ws": ":80", "https": ":443", "wss": ":443"}.get(scheme)
-    if default and host_and_port.endswith(default):
-        host_and_port = host_and_port[: -len(default)]
-    return host_and_port
-
-
-def origin_allowed(
-    origin: str | None,
-    host: str | None,
-    origins: Iterable[str] = (),
-) -> bool:
-    """Apply the server's Origin rule (see the module docstring).
-
-    Args:
-        origin: The request's ``Origin`` header, or ``None`` when absent.
-        host: The request's ``Host`` header.
-        origins: More origins to accept, besides those of the same-host rule.
-
-    >>> origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
-    True
-    >>> origin_allowed("https://evil.example", "127.0.0.1:8080")
-    False
-    """
-    if origin is None or origin in origins:
-        return True
-    parsed = urllib.parse.urlsplit(origin)
-    if not parsed.netloc or host is None:
-        return False
-    # The browser sends ws:// to the page's host, so compare as the page's scheme.
-    return _netloc(parsed.scheme, parsed.netloc) == _netloc(parsed.scheme, host)
 
 
 class Server:
@@ -469,7 +425,7 @@ class Server:
                 response.headers[name] = value
             return response
         origin = request.headers.get("Origin")
-        if not origin_allowed(origin, request.headers.get("Host"), self.origins):
+        if not handshake.origin_allowed(origin, request.headers.get("Host"), self.origins):
             self._record(
                 0,
                 Direction.NONE,
@@ -551,7 +507,7 @@ class Server:
             ("Handler", e(self.handler_name)),
             ("State", e(self.state)),
             ("Clients", f"{len(self._clients)} of at most {self.max_clients}"),
-            ("Binds", e(self.host) + ("" if _is_loopback(self.host) else " (remote allowed)")),
+            ("Binds", e(self.host) + ("" if is_loopback(self.host) else " (remote allowed)")),
             ("Origins allowed", e(origins) + "; others get 403"),
             ("Max message size", f"{self.max_size:,} bytes (then close 1009)"),
             (
@@ -647,7 +603,7 @@ def _check_host(host: Any, allow_remote: bool) -> str:
     if host == "localhost":
         # One address, so that port=0 gives one port (localhost is also ::1).
         return "127.0.0.1"
-    if not _is_loopback(host):
+    if not is_loopback(host):
         if not allow_remote:
             raise ServerStartError(
                 f"host {host!r} would let other machines connect; keep the default "

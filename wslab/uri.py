@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["WebSocketURI", "is_loopback", "parse_uri"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,17 @@ def parse_uri(uri: str) -> WebSocketURI:
     secure = parsed.scheme == "wss"
     path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
     return WebSocketURI(secure, parsed.hostname, port or (443 if secure else 80), path)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only: 127.0.0.0/8, ``::1`` or ``localhost``.
+
+    ``""`` and ``"0.0.0.0"`` mean every interface, and a name may resolve
+    anywhere, so both count as the network.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
