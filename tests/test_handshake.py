@@ -207,6 +207,28 @@ class TestCheckRequest:
         assert check_request(Request.parse(RFC_REQUEST), origins=["http://example.com"])
         assert check_request(request_with(Origin=None), origins=["http://localhost:8888"])
 
+    @pytest.mark.parametrize(
+        ("origin", "host", "allowed"),
+        [
+            ("http://server.example.com", "server.example.com", True),  # same host
+            ("http://server.example.com:80", "server.example.com", True),  # default port
+            ("https://server.example.com", "server.example.com:443", True),
+            ("http://127.0.0.1:8080", "127.0.0.1:8080", True),
+            ("http://127.0.0.1:8081", "127.0.0.1:8080", False),  # another port
+            ("http://evil.example", "127.0.0.1:8080", False),  # cross-site hijacking
+            ("null", "127.0.0.1:8080", False),  # sandboxed pages and file:// send "null"
+        ],
+    )
+    def test_same_host_rule(self, origin: str, host: str, allowed: bool) -> None:
+        """Section 10.2: a page from the place the WebSocket goes to is the server's own."""
+        request = request_with(Origin=origin, Host=host)
+        if allowed:
+            assert check_request(request, origins=[]) == RFC_KEY
+        else:
+            assert handshake_error(request, origins=[]).status == 403
+        # Without an origins argument there is no Origin check at all.
+        assert check_request(request) == RFC_KEY
+
     def test_rejects_non_request(self) -> None:
         with pytest.raises(TypeError, match=r"check_request\(\) takes a Request"):
             check_request(RFC_REQUEST)  # type: ignore[arg-type]
