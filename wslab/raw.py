@@ -620,7 +620,13 @@ def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
     Raises:
         TimeoutError: The client did not read enough to make room in time.
     """
-    view = memoryview(data)
+    try:
+        sent = sock.send(data, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        sent = 0
+    if sent == len(data):
+        return  # The usual case: it all fit in the socket's buffer at once.
+    view = memoryview(data)[sent:]
     deadline = time.monotonic() + timeout
     while view:
         try:
