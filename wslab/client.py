@@ -335,6 +335,11 @@ class Client:
             except TimeoutError:
                 self._opening.cancel()
                 raise ConnectError(f"no answer from {self.url} within {timeout:g} s") from None
+            except BaseException:
+                # Interrupted (the kernel's stop button): no variable holds this
+                # client, so close it once it opens rather than leave it connected.
+                self._close_soon(1001, "interrupted")
+                raise
         else:
             # The error reaches on_error; retrieving it keeps asyncio quiet.
             self._opening.add_done_callback(lambda f: f.cancelled() or f.exception())
