@@ -626,9 +626,35 @@ def settled(before, timeout=10):
 """
 
 
+def interrupt_cell(kernel: Any, code: str) -> str | None:
+    """Run ``code``, press the stop button while it runs; return the error's name."""
+    msg_id = kernel.client.execute(code)
+    busy = False
+    while not busy:  # wait until the kernel runs that cell
+        msg = kernel.client.get_iopub_msg(timeout=10)
+        busy = (
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "busy"
+        )
+    time.sleep(0.3)  # let it get into the blocking call; the outcome does not depend on it
+    kernel.manager.interrupt_kernel()
+    error = None
+    while True:
+        msg = kernel.client.get_iopub_msg(timeout=10)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "error":
+            error = msg["content"]["ename"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    kernel.client.get_shell_msg(timeout=10)
+    return error
+
+
 @pytest.mark.kernel
 def test_interrupt_while_a_client_call_blocks() -> None:
-    """The stop button during a blocking ``recv()``: the kernel and the server carry on."""
+    """The stop button during blocking client calls: the kernel and the server carry on."""
     from _kernel import Kernel
 
     with Kernel() as kernel:
@@ -637,32 +663,17 @@ def test_interrupt_while_a_client_call_blocks() -> None:
             "server = wslab.serve('echo', port=0)\n"
             "with wslab.Client(server) as warm:\n"  # first use starts the loop, imports
             "    warm.send('warm'); warm.recv(timeout=5)\n"
+            "async def hold_the_loop():\n"
+            "    time.sleep(1.5)\n"
             "before = census()\n"
             "client = wslab.Client(server)"
         ).raise_for_error()
-        # A cell that blocks: the echo server never sends unprompted.
-        msg_id = kernel.client.execute("client.recv()")
-        busy = False
-        while not busy:  # wait until the kernel runs that cell
-            msg = kernel.client.get_iopub_msg(timeout=10)
-            busy = (
-                msg["parent_header"].get("msg_id") == msg_id
-                and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "busy"
-            )
-        time.sleep(0.3)  # let it get into recv(); the outcome does not depend on it
-        kernel.manager.interrupt_kernel()
-        error = None
-        while True:
-            msg = kernel.client.get_iopub_msg(timeout=10)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "error":
-                error = msg["content"]["ename"]
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-        kernel.client.get_shell_msg(timeout=10)
-        assert error == "KeyboardInterrupt"
+        # 1. A cell blocked in recv(): the echo server never sends unprompted.
+        assert interrupt_cell(kernel, "client.recv()") == "KeyboardInterrupt"
+        # 2. A cell blocked in the constructor (the loop is busy, so the handshake
+        #    waits): the connection must not live on once it opens.
+        code = "wslab.loop.submit(hold_the_loop()); orphan = wslab.Client(server)"
+        assert interrupt_cell(kernel, code) == "KeyboardInterrupt"
         # The kernel answers at once, the interrupted client still works, and
         # the server still serves new clients.
         assert kernel.eval("1 + 1", timeout=10) == "2"
@@ -674,9 +685,10 @@ def test_interrupt_while_a_client_call_blocks() -> None:
             timeout=20,
         ).raise_for_error()
         assert result.stdout.split("\n")[:2] == ["You sent: after the interrupt", "You sent: new"]
-        # Nothing leaked: threads, tasks on wslab's loop, file descriptors.
+        # Nothing leaked: threads, tasks on wslab's loop, file descriptors, clients.
         before = ast.literal_eval(kernel.eval("before"))
         after = ast.literal_eval(kernel.eval("settled(before)", timeout=20))
         assert all(a <= b for a, b in zip(after, before, strict=True)), (
             f"(threads, tasks, fds) {before} -> {after}"
         )
+        assert kernel.eval("len(server.clients)") == "0"
