@@ -441,6 +441,35 @@ def test_echo_client_that_never_reads(harness: Harness, baseline: Snapshot) -> N
     assert_no_leaks(baseline)
 
 
+def test_stop_returns_with_a_client_that_never_reads(harness: Harness, baseline: Snapshot) -> None:
+    """stop() must not hang on a close frame that cannot be sent (section 7.1.1)."""
+    # Shorter give-up times than the defaults, to keep the test fast.
+    if harness.kind == "raw":
+        import wslab.raw
+
+        harness.monkeypatch.setattr(wslab.raw, "_SEND_TIMEOUT", 1.0)
+    else:
+        import wslab.handlers
+        import wslab.server
+
+        harness.monkeypatch.setattr(wslab.server, "CLOSE_TIMEOUT", 0.5)
+        harness.monkeypatch.setattr(wslab.handlers, "CLOSE_TIMEOUT", 0.5)
+    server = harness.start("echo")
+    flood = harness.peer(server)
+    flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    flood.sock.settimeout(1.0)
+    message = client_frame(BINARY, bytes(65536))
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        for _ in range(1000):  # until the server stops reading: its echoes are stuck
+            flood.sock.sendall(message)
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(30)  # a liveness bound, not a speed target
+    assert not stopper.is_alive(), "stop() hangs on a client that never reads"
+    harness.close()
+    assert_no_leaks(baseline)
+
+
 def test_chat_client_that_never_reads(harness: Harness, baseline: Snapshot) -> None:
     """A chat member that never reads does not hold up the others or grow memory."""
     if harness.kind == "raw":
