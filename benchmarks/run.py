@@ -176,6 +176,10 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
             continue
 
 
+#: The process id of each server started by start_process, by name.
+PIDS: dict[str, int] = {}
+
+
 def start_process(stack: contextlib.ExitStack, name: str, cmd: list[str], cwd: Path) -> int:
     """Start a server that prints ``PORT <n>``; return the port. Stopped by ``stack``."""
     RESULTS.mkdir(exist_ok=True)
@@ -185,6 +189,7 @@ def start_process(stack: contextlib.ExitStack, name: str, cmd: list[str], cwd: P
         cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
     )
     stack.callback(stop_process, proc)
+    PIDS[name] = proc.pid
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -594,6 +599,7 @@ def bench_connections(results: Results, quick: bool) -> None:
             f"(kernel RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB)",
         )
     )
+    _idle_in_own_process(results, count)
     results.target(
         "1,000 idle clients: < 100 KiB each",
         f"{per_connection / 1024:.1f} KiB",
@@ -604,6 +610,30 @@ def bench_connections(results: Results, quick: bool) -> None:
         f"p99 {p99:.1f} ms",
         p99 < 100 and still,
     )
+
+
+def _idle_in_own_process(results: Results, count: int) -> None:
+    """The same memory figure for the servers that run in their own process."""
+    for kind, label in (("websockets", WEBSOCKETS), ("raw", "wslab.raw RawServer")):
+        check_interrupted()
+        with contextlib.ExitStack() as stack:
+            port = _own_process(kind)(stack, "echo")
+            pid = PIDS[f"{kind}-echo"]
+            warm = Client(port)
+            stack.callback(warm.close)
+            warm.send_raw(masked(Opcode.BINARY, b"warm"))
+            warm.recv()
+            time.sleep(0.5)
+            before = rss_of(pid)
+            clients = _connect_many(port, count)
+            for client in clients:
+                stack.callback(client.close)
+            time.sleep(0.5)
+            after = rss_of(pid)
+        note = f"{(after - before) / count / 1024:.1f} KiB per connection"
+        if kind == "raw":
+            note += " (one thread each)"
+        results.add(Row("memory", f"{count} idle clients", label, note=note))
 
 
 # -- codec -------------------------------------------------------------------------
