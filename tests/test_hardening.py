@@ -379,9 +379,12 @@ def test_chat_load_nothing_lost_duplicated_or_reordered(harness: Harness) -> Non
 
 
 @pytest.mark.parametrize("stage", ["handshake", "frame", "close"])
-def test_clients_killed_mid_way(harness: Harness, baseline: Snapshot, stage: str) -> None:
+@pytest.mark.parametrize("handler", ["echo", "chat"])
+def test_clients_killed_mid_way(
+    harness: Harness, baseline: Snapshot, handler: str, stage: str
+) -> None:
     """Clients that vanish (TCP RST) mid-handshake, mid-frame or mid-close do no harm."""
-    server = harness.start("echo")
+    server = harness.start(handler)
     for _ in range(10):
         if stage == "handshake":
             sock = harness.tcp(server)
@@ -395,7 +398,7 @@ def test_clients_killed_mid_way(harness: Harness, baseline: Snapshot, stage: str
                 sock.sendall(client_frame(CLOSE, struct.pack("!H", 1000)))
         reset(sock)
         harness.sockets.remove(sock)
-    assert_serves(server)
+    assert_serves(server, handler)
     harness.close()
     assert_no_leaks(baseline)
 
