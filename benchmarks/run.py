@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
@@ -176,6 +177,8 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
             continue
 
 
+#: Whether to pin the client and the servers to CPUs (see cpu_plan).
+PIN = True
 #: The process id of each server started by start_process, by name.
 PIDS: dict[str, int] = {}
 
@@ -268,6 +271,46 @@ def rss_of(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_plan() -> tuple[set[int], set[int]] | None:
+    """One CPU for the measuring client, another for the servers, if there are two.
+
+    Where the scheduler puts a client and its server changes a loopback round
+    trip by about 40% on a 2-core VM (same core: no cross-core wake-up), and it
+    decides differently for different processes. Pinning every row the same
+    way makes the rows comparable.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or not PIN:
+        return None
+    return {cpus[0]}, {cpus[1]}
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Set the CPU affinity of every thread of ``pid``; threads it starts later inherit it."""
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextlib.contextmanager
+def pinned(server_pids: list[int]) -> Iterator[str]:
+    """Pin this thread and the servers for one section; yield a note saying how."""
+    plan = cpu_plan()
+    if plan is None:
+        yield "not pinned"
+        return
+    mine, theirs = plan
+    saved = os.sched_getaffinity(0)
+    for pid in server_pids:
+        pin_process(pid, theirs)
+    os.sched_setaffinity(0, mine)
+    try:
+        yield f"client on CPU {min(mine)}, servers on CPU {min(theirs)}"
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def node_available() -> bool:
     if not (shutil.which("node") and shutil.which("npm")):
         return False
@@ -303,6 +346,7 @@ def _own_process(kind: str) -> Starter:
 
 def _in_kernel(stack: contextlib.ExitStack, handler: str) -> int:
     kernel = Kernel(stack)
+    PIDS[f"kernel-{handler}"] = kernel.pid
     return int(
         kernel.run(
             "import wslab.server\n"
@@ -354,6 +398,8 @@ def bench_echo(results: Results, quick: bool, use_node: bool) -> None:
                 continue
             stack.callback(clients[label].close)
 
+        pins = stack.enter_context(pinned([pid for n, pid in PIDS.items() if n.endswith("-echo")]))
+        results.notes.append(f"echo: {pins}")
         for size_label, size in SIZES.items():
             payload = os.urandom(size)
             frame = masked(Opcode.BINARY, payload)
@@ -455,6 +501,10 @@ def bench_fanout(results: Results, quick: bool, use_node: bool) -> None:
                 continue
             for client in clients:
                 stack.callback(client.close)
+            server = [pid for n, pid in PIDS.items() if n.endswith("-chat")][-1:]
+            pins = stack.enter_context(pinned(server))
+            if label == IN_KERNEL:
+                results.notes.append(f"fan-out: {pins}")
             try:
                 _fanout_one(results, label, clients, iterations, burst)
             except Exception as exc:
@@ -753,6 +803,7 @@ def markdown(results: Results, info: dict[str, str], command: str) -> str:
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}; Python {info['python']}, "
         f"websockets {info['websockets']}, node {info['node']}; {info['date']}.",
         f"Command: `{command}`. Times in ms; ratios compare p50 with the websockets row.",
+        *(f"CPU placement, {note}." for note in results.notes),
         "",
         "| Benchmark | Case | Implementation | p50 (ms) | p99 (ms) | Rate | Notes |",
         "| --- | --- | --- | ---: | ---: | ---: | --- |",
@@ -782,7 +833,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}"
     )
     parser.add_argument("--no-node", action="store_true", help="skip Node's ws")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place client and servers"
+    )
     args = parser.parse_args(argv)
+    global PIN
+    PIN = not args.no_pin
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

@@ -28,6 +28,21 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def leave_room_in_arenas() -> list[object]:
+    """Give this small process the free heap room that a long-running kernel has.
+
+    Python's allocator takes memory from the OS in 1 MiB arenas and gives an
+    arena back as soon as it is empty. In a small server process each request
+    can empty one and map it again; a kernel's large, fragmented heap never
+    does. Measured here: a 16-byte round trip to a standalone server was 20%
+    slower than to the same server in a kernel, and this evened it out. Keep
+    the returned list alive.
+    """
+    ballast = [object() for _ in range(2_000_000)]
+    del ballast[::2]  # half-empty arenas stay mapped
+    return ballast
+
+
 def announce(port: int) -> None:
     print(f"PORT {port}", flush=True)
 
@@ -87,6 +102,7 @@ def block_forever() -> None:
 def main() -> None:
     kind, handler = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "echo"
     raise_fd_limit()
+    ballast = leave_room_in_arenas()
     if kind == "tcp":
         asyncio.run(tcp_echo())
     elif kind == "websockets":
@@ -105,6 +121,7 @@ def main() -> None:
         block_forever()
     else:
         raise SystemExit(f"unknown server kind {kind!r}: use tcp, websockets, wslab or raw")
+    del ballast
 
 
 if __name__ == "__main__":
