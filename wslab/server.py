@@ -96,6 +96,25 @@ RECORD_BYTES = 64 * 1024
 
 _LOGGER = logging.getLogger("wslab.server")
 
+
+def _not_the_send_eof_bug(record: logging.LogRecord) -> bool:
+    """Drop websockets 17's "unexpected internal error" from a refused handshake.
+
+    When bytes that fail as a frame follow a request that the server refuses,
+    websockets sends EOF twice and trips its own assertion. The connection
+    closes as the refusal wants; without this filter, a misbehaving client
+    would print websockets' traceback into the student's notebook.
+    """
+    if record.exc_info is None or not isinstance(record.exc_info[1], AssertionError):
+        return True
+    tb = record.exc_info[2]
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is None or tb.tb_frame.f_code.co_name != "send_eof"
+
+
+_LOGGER.addFilter(_not_the_send_eof_bug)
+
 # Running servers, keyed by port: serving on a port again replaces the server.
 _registry: dict[int, Server] = {}
 # The servers each notebook cell started, with the run that started them:
