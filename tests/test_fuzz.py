@@ -330,8 +330,6 @@ def server_errors() -> Iterator[list[str]]:
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if _websockets_eof_assertion(record):
-                return
             error = f"{record.name}: {record.getMessage()}"
             if record.exc_info and record.exc_info[1] is not None:
                 error += f" ({record.exc_info[1]!r})"
@@ -346,23 +344,6 @@ def server_errors() -> Iterator[list[str]]:
     finally:
         threading.excepthook = saved
         logging.getLogger().removeHandler(handler)
-
-
-def _websockets_eof_assertion(record: logging.LogRecord) -> bool:
-    """A websockets 17.4 bug, not wslab's: skip it.
-
-    When bytes that fail as a frame (say an unmasked one) follow a request that
-    ``process_request`` refuses, websockets' parser sends EOF first, then its
-    ``send_response`` sends EOF again and trips ``assert not self.eof_sent``
-    (about 1 in 100 tries with plain websockets). It logs "unexpected internal
-    error" and closes the connection, which the refusal does anyway.
-    """
-    if record.exc_info is None or not isinstance(record.exc_info[1], AssertionError):
-        return False
-    tb = record.exc_info[2]
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_name == "send_eof"
 
 
 def exchange(port: int, data: bytes, timeout: float = 10.0, *, handshake: bool = False) -> bytes:
