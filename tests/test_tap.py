@@ -598,3 +598,17 @@ def test_stop_works_from_a_callback_on_the_loop(upstream: Server) -> None:
         time.sleep(0.01)
     else:
         pytest.fail("the tap still listens after stop()")
+
+
+def test_wait_closed_returns_once_both_fins_are_recorded(tap: Tap) -> None:
+    """Section 7.1.1: the tap sees the server's FIN and the client's, then wait_closed returns."""
+    with connect(tap.url) as ws:
+        ws.send("Hello")
+        ws.recv()
+        # While the connection is open, waiting must time out rather than return.
+        with pytest.raises(TimeoutError, match="still open"):
+            tap.wait_closed(timeout=0.05)
+    tap.wait_closed(timeout=5)
+    closes = [r for r in tap.records if r.kind is Kind.TCP_CLOSE]
+    assert len(closes) == 2
+    assert {r.direction for r in closes} == {Direction.TO_SERVER, Direction.TO_CLIENT}

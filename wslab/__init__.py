@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import quiz
 from .closing import Close, CloseCode, parse_close, serialize_close
 from .connection import Connection, State
 from .errors import HandshakeError, ProtocolError, WSLabError
@@ -58,6 +59,7 @@ __all__ = [
     "new_key",
     "new_mask_key",
     "parse_close",
+    "quiz",
     "serialize_close",
     "serve",
     "servers",

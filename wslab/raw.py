@@ -67,6 +67,8 @@ __all__ = [
     "Peer",
     "RawClient",
     "RawServer",
+    "read_head",
+    "receive",
     "run",
 ]
 
@@ -586,15 +588,32 @@ class RawServer:
         return True
 
 
-def _read_request(sock: socket.socket) -> tuple[Request, bytes]:
-    """Read bytes until the blank line that ends the HTTP head (section 4.2.1)."""
+def receive(sock: socket.socket, who: str = "the peer") -> bytes:
+    """Return the bytes that have arrived on ``sock`` (up to 64 KiB).
+
+    Raises:
+        ConnectionResetError: The peer closed TCP instead (``recv`` gave ``b""``).
+    """
+    data = sock.recv(_CHUNK)
+    if not data:
+        raise ConnectionResetError(f"{who} closed the connection")
+    return data
+
+
+def read_head(sock: socket.socket, who: str = "the peer") -> tuple[bytes, bytes]:
+    """Read until the blank line that ends an HTTP head (sections 4.1 and 4.2.1).
+
+    Returns:
+        The head, and whatever arrived after it (perhaps the first frames).
+    """
     buffer = b""
     while (parts := split_head(buffer)) is None:
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionResetError("the client closed before the end of its handshake")
-        buffer += data
-    head, rest = parts
+        buffer += receive(sock, who)
+    return parts
+
+
+def _read_request(sock: socket.socket) -> tuple[Request, bytes]:
+    head, rest = read_head(sock, "the client, before the end of its handshake,")
     return Request.parse(head), rest
 
 
@@ -955,16 +974,12 @@ class RawClient:
 
 def _read_response(sock: socket.socket, url: str, timeout: float) -> tuple[Response, bytes]:
     """Read the server's answer to the handshake; keep the body of an error."""
-    buffer = b""
     try:
-        while (parts := split_head(buffer)) is None:
-            data = sock.recv(4096)
-            if not data:
-                raise HandshakeError(f"{url} closed the connection without answering")
-            buffer += data
+        head, rest = read_head(sock, url)
+    except ConnectionResetError:
+        raise HandshakeError(f"{url} closed the connection without answering") from None
     except TimeoutError:
         raise TimeoutError(f"{url} did not answer the handshake within {timeout} s") from None
-    head, rest = parts
     response = Response.parse(head)
     if response.status != 101:
         # An error answer explains itself in its body: keep it for the message.

@@ -420,6 +420,27 @@ class Tap:
             if r.frame is not None and connection in (None, r.connection)
         ]
 
+    def wait_closed(self, timeout: float = 5.0) -> None:
+        """Wait until both directions of every connection through the tap are closed.
+
+        Closing happens on the background thread, after the client's call
+        returns; wait for it before drawing a diagram that should end with
+        both TCP FINs (section 7.1.1).
+
+        Raises:
+            TimeoutError: A connection is still open after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._all_closed():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"a connection through the tap is still open after {timeout} s")
+            time.sleep(0.01)
+
+    def _all_closed(self) -> bool:
+        records = self.records
+        closes = [r.connection for r in records if r.kind is Kind.TCP_CLOSE]
+        return all(closes.count(c) == 2 for c in {r.connection for r in records})
+
     def clear(self) -> None:
         """Forget the records so far (connections stay open)."""
         self.recorder.clear()
