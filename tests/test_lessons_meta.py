@@ -106,9 +106,10 @@ def test_ends_with_a_clean_check_yourself_quiz(name: str) -> None:
     code = [c for c in cells[headings[-1] :] if c["cell_type"] == "code"]
     assert len(code) == 2, "the quiz is two code cells: the answers, then the check"
     assert "answers = {" in source(code[0])
-    assert "check_answers(answers" in source(code[1])
+    assert "wslab.quiz.check(answers" in source(code[1])
     printed = "".join(
-        "".join(o.get("text", "")) for o in code[1]["outputs"] if o["output_type"] == "stream"
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for o in code[1]["outputs"]
     )
     # Committed unanswered: the check must report that, for every question.
     questions = source(code[0]).count(": None,")
