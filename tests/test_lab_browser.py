@@ -278,10 +278,10 @@ def _run_lesson(page: Any, lab: Lab, shots: Path) -> None:
     # Alice types and presses Enter, as a student would: the chat handler
     # broadcasts "alice: <text>" to everyone in the room, Bob included.
     said = f"hello from Chromium {secrets.token_hex(3)}"
-    # fill() types the text as one input event, like a paste. (Typed key by
-    # key with no pause, ipywidgets holds back value updates while one is in
-    # flight but sends the Enter "submit" message at once, so the kernel can
-    # see the submit before the full text; see the report on issue #4.)
+    # fill() puts the text in as one input event, like a paste, so the value
+    # reaches the kernel before the Enter "submit" message. Typed key by key,
+    # it may not: ipywidgets holds back value updates while the kernel is busy
+    # with the previous one, but sends "submit" at once (ipywidgets PR #4034).
     alice_box.fill(said)
     alice_box.press("Enter")
     expect(alice).to_contain_text(f"alice: {said}")
