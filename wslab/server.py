@@ -220,6 +220,7 @@ class Server:
         max_clients: int = 64,
         ping_interval: float | None = 20.0,
         allow_remote: bool = False,
+        handshake_timeout: float = 10.0,
     ) -> None:
         self._handler = resolve(handler)
         if isinstance(handler, str):
@@ -237,6 +238,10 @@ class Server:
             _check_positive("ping_interval", ping_interval, "20.0 or None (no pings)")
         self.ping_interval = ping_interval
         self.allow_remote = allow_remote
+        _check_positive("handshake_timeout", handshake_timeout, "10.0")
+        # A peer that connects and never finishes its handshake (slowloris) is
+        # dropped after this many seconds, which frees its slot.
+        self.handshake_timeout = handshake_timeout
         self.recorder = Recorder()
         self._t0 = time.monotonic()
         self._ids = itertools.count(1)
@@ -335,6 +340,7 @@ class Server:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_interval,
             close_timeout=CLOSE_TIMEOUT,
+            open_timeout=self.handshake_timeout,
             server_header="wslab (websockets)",
             logger=_LOGGER,
         )
@@ -661,6 +667,7 @@ def serve(
     max_clients: int = 64,
     ping_interval: float | None = 20.0,
     allow_remote: bool = False,
+    handshake_timeout: float = 10.0,
 ) -> Server:
     """Start a WebSocket server in this kernel and return it.
 
@@ -677,6 +684,8 @@ def serve(
         max_clients: More clients at once get HTTP 503.
         ping_interval: Seconds between keepalive pings (``None``: off).
         allow_remote: Required to bind anything but a loopback address.
+        handshake_timeout: Seconds a client may take to finish its opening
+            handshake before it is dropped (a defence against slowloris).
 
     Raises:
         ServerStartError: For a bad or busy port, or a remote host without
@@ -692,6 +701,7 @@ def serve(
         max_clients=max_clients,
         ping_interval=ping_interval,
         allow_remote=allow_remote,
+        handshake_timeout=handshake_timeout,
     )
     return server.start()
 
