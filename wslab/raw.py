@@ -132,6 +132,9 @@ class Peer:
         # the connection and the socket are used under a lock.
         self._lock = threading.RLock()
         self._aborted = False
+        # Until the 101 response is written, frames for this client wait here:
+        # it joins its handler (on_open) before it can see the 101.
+        self._pending: bytearray | None = bytearray()
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.name!r} {self.connection.state.value}>"
@@ -153,6 +156,9 @@ class Peer:
             self._send(data)
 
     def _send(self, data: bytes) -> None:
+        if self._pending is not None:
+            self._pending += data  # written right after the 101
+            return
         try:
             _send_all(self._sock, data, _SEND_TIMEOUT)
         except OSError:
@@ -528,22 +534,26 @@ class RawServer:
                 raise HandshakeError(f"no WebSocket at {path}: connect to {self.path}", 404)
             key = check_request(request, origins=self.origins)
             peer = Peer(next(self._ids), sock, address, request, self.max_size)
-            # Holding the peer's lock, nobody (a broadcast, stop()) can send it a
-            # frame before its 101 response is out.
-            with peer._lock:
-                with self._lock:
-                    if len(self.peers) >= self.max_clients:
-                        raise HandshakeError(
-                            f"too many clients (max_clients={self.max_clients}): try again later",
-                            503,
-                        )
-                    self.peers.add(peer)
-                try:
-                    sock.sendall(server_response(key).serialize())
-                except OSError:
-                    with self._lock:
-                        self.peers.discard(peer)  # It left during its handshake.
-                    raise
+            with self._lock:
+                if len(self.peers) >= self.max_clients:
+                    raise HandshakeError(
+                        f"too many clients (max_clients={self.max_clients}): try again later",
+                        503,
+                    )
+                self.peers.add(peer)
+            # Join the handler (a chat room) before the client sees the 101, so
+            # that nothing broadcast after its handshake completes can miss it.
+            # What is sent to it meanwhile waits in peer._pending.
+            opened = self._call(self.handler.on_open, peer)
+            try:
+                with peer._lock:
+                    pending, peer._pending = peer._pending or b"", None
+                    sock.sendall(server_response(key).serialize() + pending)
+            except OSError:
+                self._leave(peer)  # It left during its handshake.
+                raise
+            if not opened:
+                peer.close(CloseCode.INTERNAL_ERROR, "handler error")
         except HandshakeError as error:
             sock.sendall(error_response(error).serialize())
             return None, b""
@@ -552,8 +562,6 @@ class RawServer:
     def _run(self, peer: Peer, data: bytes) -> None:
         """Pass messages to the handler until the connection closes (sections 5-7)."""
         try:
-            if not self._call(self.handler.on_open, peer):
-                peer.close(CloseCode.INTERNAL_ERROR, "handler error")
             while True:
                 for event in peer._receive(data) if data else []:
                     if isinstance(event, Message):
@@ -566,9 +574,12 @@ class RawServer:
                 if not data:
                     return  # The client vanished without a closing handshake.
         finally:
-            with self._lock:
-                self.peers.discard(peer)
-            self._call(self.handler.on_close, peer)
+            self._leave(peer)
+
+    def _leave(self, peer: Peer) -> None:
+        with self._lock:
+            self.peers.discard(peer)
+        self._call(self.handler.on_close, peer)
 
     def _call_handler(self, peer: Peer, message: str | bytes) -> None:
         # Section 7.4.1: 1011, the server hit an unexpected condition.
