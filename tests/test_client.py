@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _util import wait_until
 from websockets.sync.server import ServerConnection, serve
 
 import wslab
@@ -56,14 +56,6 @@ def independent() -> Iterator[tuple[str, list[tuple[int | None, str | None]]]]:
         finally:
             server.shutdown()
             thread.join(5)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_send_recv_messages_and_ready_state(echo: Server) -> None:

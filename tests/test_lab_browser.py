@@ -30,20 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _util import launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(180)]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 LESSON = "05-chat-app.ipynb"
 #: The ChatClient text box's placeholder (wslab/widgets.py); it finds the widgets.
@@ -169,16 +160,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def page(lab: Lab) -> Iterator[Any]:
     """A Chromium page (Debian's chromium, headless)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        yield page
 
 
 # JavaScript run in the page. ``app`` is window.jupyterapp; the notebook panel

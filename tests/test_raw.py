@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from _util import launch_chromium
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
@@ -571,29 +572,11 @@ def test_client_reports_a_refused_handshake_with_the_servers_reason(server: RawS
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                # A page that Playwright fulfils itself (the proxy stand-in below)
-                # does not come from 127.0.0.1, so Chromium's Local Network Access
-                # checks would block its WebSocket to 127.0.0.1.
-                "--disable-features=LocalNetworkAccessChecks",
-            ],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    # A page that Playwright fulfils itself (the proxy stand-in below)
+    # does not come from 127.0.0.1, so Chromium's Local Network Access
+    # checks would block its WebSocket to 127.0.0.1.
+    with launch_chromium("--disable-features=LocalNetworkAccessChecks") as chromium:
+        yield chromium
 
 
 @pytest.mark.browser

@@ -13,11 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _util import wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -55,15 +55,6 @@ def start() -> Iterator[Callable[..., Server]]:
 
 def ws_connect(url: str, **kwargs: Any) -> ClientConnection:
     return connect(url, open_timeout=5, close_timeout=2, compression=None, **kwargs)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll until ``condition()`` holds; fail (not hang) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def port_is_free(port: int) -> bool:

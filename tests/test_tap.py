@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _util import launch_chromium
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as WSRequest
 from websockets.sync.client import connect
@@ -419,39 +420,22 @@ def test_server_tap_stops_with_its_server() -> None:
 @pytest.mark.browser
 def test_a_browser_through_the_tap() -> None:
     """Chromium loads the page through the tap and chats: the tap sees it all."""
-    from playwright.sync_api import sync_playwright
-
     import wslab
 
     server = wslab.serve("echo", port=0)
     try:
         tap = server.tap()
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+        with launch_chromium() as browser:
+            page = browser.new_page()
+            page.goto(tap.page_url, timeout=15000)
+            page.wait_for_function("document.getElementById('status').textContent == 'open'")
+            page.fill("#message", "Hello from <b>chromium</b>")
+            page.click("#send")
+            page.wait_for_selector("#messages li:has-text('You sent: Hello from')")
+            page.click("#close")
+            page.wait_for_function(
+                "document.getElementById('status').textContent.startsWith('closed')"
             )
-            try:
-                page = browser.new_page()
-                page.goto(tap.page_url, timeout=15000)
-                page.wait_for_function("document.getElementById('status').textContent == 'open'")
-                page.fill("#message", "Hello from <b>chromium</b>")
-                page.click("#send")
-                page.wait_for_selector("#messages li:has-text('You sent: Hello from')")
-                page.click("#close")
-                page.wait_for_function(
-                    "document.getElementById('status').textContent.startsWith('closed')"
-                )
-            finally:
-                browser.close()
         records = _wait_for(tap, lambda rs: any(r.opcode is Opcode.CLOSE for r in rs[-3:]))
     finally:
         server.stop()

@@ -9,12 +9,12 @@ from __future__ import annotations
 import socket
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _util import wait_until
 
 import wslab
 from wslab.errors import WSLabError
@@ -23,15 +23,6 @@ from wslab.widgets import ChatClient, FrameExplorer, TrafficLog
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s: {condition.__doc__ or condition}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
