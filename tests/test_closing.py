@@ -14,7 +14,15 @@ from wslab.closing import (
     parse_close,
     serialize_close,
 )
-from wslab.errors import ProtocolError
+from wslab.errors import (
+    ConnectError,
+    ConnectionClosed,
+    LoopBlockedError,
+    ProtocolError,
+    ServerStartError,
+    WSLabError,
+    code_meaning,
+)
 
 # (payload, code, reason): close payloads both ways.
 VECTORS = [
@@ -190,3 +198,41 @@ class TestInputValidation:
     def test_payload_type(self) -> None:
         with pytest.raises(TypeError, match="payload must be bytes, got str"):
             parse_close("\x03\xe8")  # type: ignore[arg-type]
+
+
+class TestConnectionClosed:
+    """Section 7.1.5 and 7.4: the exception that reports "the connection is closed"."""
+
+    @pytest.mark.parametrize(
+        ("code", "meaning"),
+        [(1000, "normal closure"), (1001, "going away"), (1006, "abnormal closure")],
+    )
+    def test_message_names_the_meaning(self, code: int, meaning: str) -> None:
+        error = ConnectionClosed(code, "bye")
+        assert (error.code, error.reason) == (code, "bye")
+        assert str(error) == f"connection closed with code {code} ({meaning}): bye"
+
+    @pytest.mark.parametrize(
+        ("code", "meaning"),
+        [(3000, "registered code"), (4999, "private code"), (2999, "unknown code")],
+    )
+    def test_codes_outside_the_rfc(self, code: int, meaning: str) -> None:
+        """7.4.2: 3000-3999 are registered with IANA, 4000-4999 are private."""
+        assert code_meaning(code) == meaning
+        assert str(ConnectionClosed(code)) == f"connection closed with code {code} ({meaning})"
+
+    def test_default_is_abnormal_closure(self) -> None:
+        """7.1.5: no close frame at all is reported as 1006."""
+        assert ConnectionClosed().code == CloseCode.ABNORMAL_CLOSURE
+
+    def test_custom_message(self) -> None:
+        error = ConnectionClosed(1000, message="cannot send: the connection is CLOSED")
+        assert str(error) == "cannot send: the connection is CLOSED"
+        assert error.code == 1000
+
+    def test_hierarchy(self) -> None:
+        assert issubclass(ConnectionClosed, WSLabError)
+        assert issubclass(ConnectError, WSLabError)
+        assert issubclass(LoopBlockedError, ServerStartError)
+        assert ConnectError("refused").status is None
+        assert ConnectError("forbidden", 403).status == 403
