@@ -28,6 +28,7 @@ from websockets.utils import accept_key as ws_accept_key
 from wsproto import ConnectionType, WSConnection
 from wsproto import events as wp_events
 from wsproto.connection import Connection as WPConnection
+from wsproto.utilities import RemoteProtocolError as WPRemoteProtocolError
 from wsproto.utilities import generate_accept_token
 
 from wslab.closing import Close, parse_close, serialize_close
@@ -335,6 +336,110 @@ class TestHandshakeAgainstOthers:
         assert isinstance(theirs, wp_events.Request) and theirs.target == "/chat"
         head, _ = split_head(server.send(wp_events.AcceptConnection()))  # type: ignore[misc]
         check_response(Response.parse(head), request.headers.get("Sec-WebSocket-Key") or "")
+
+
+def websockets_refuses_request(data: bytes) -> bool:
+    """Whether a websockets server refuses this request (parse error or non-101)."""
+    server = ServerProtocol()
+    server.receive_data(data)
+    received = server.events_received()
+    if not received:
+        return server.handshake_exc is not None
+    request = received[0]
+    assert isinstance(request, WSRequest)
+    return server.accept(request).status_code != 101
+
+
+def wsproto_refuses_request(data: bytes) -> bool:
+    """Whether wsproto (on h11) refuses to read this request."""
+    try:
+        WSConnection(ConnectionType.SERVER).receive_data(data)
+    except WPRemoteProtocolError:
+        return True
+    return False
+
+
+def request_bytes(change: bytes = b"", *, remove: bytes = b"") -> bytes:
+    """Our client's request for /chat on 127.0.0.1:8080, with a change to its headers."""
+    head = client_request("127.0.0.1:8080", "/chat").serialize().replace(remove, b"")
+    return head[:-2] + change + b"\r\n"
+
+
+class TestRequestRefusalsAgainstOthers:
+    """Section 4.2.1 and RFC 9110/9112: requests wslab refuses, and who agrees.
+
+    websockets leaves ``Host`` to "the HTTP stack" and wsproto leaves the
+    other headers to its caller, so each case names the libraries that have
+    an opinion; every one of them must refuse too.
+    """
+
+    KEY = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    CASES: ClassVar[list[tuple[str, bytes, bytes, tuple[str, ...]]]] = [
+        # (what, header lines added, header removed, who else refuses)
+        ("no Host", b"", b"Host: 127.0.0.1:8080\r\n", ("wsproto",)),
+        ("two Hosts", b"Host: evil.example\r\n", b"", ("wsproto",)),
+        ("two Upgrades", b"Upgrade: websocket\r\n", b"", ("websockets",)),
+        ("two Origins", b"Origin: http://a\r\nOrigin: http://b\r\n", b"", ("websockets",)),
+        ("two keys", KEY, b"", ("websockets",)),
+        ("two versions", b"Sec-WebSocket-Version: 13\r\n", b"", ("websockets",)),
+        ("no version", b"", b"Sec-WebSocket-Version: 13\r\n", ("websockets", "wsproto")),
+        ("NUL", b"X-Note: a\x00b\r\n", b"", ("websockets", "wsproto")),
+        ("control byte", b"X-Note: a\x01b\r\n", b"", ("websockets",)),
+        ("Content-Length", b"Content-Length: 5\r\n", b"", ("websockets",)),
+        ("Transfer-Encoding", b"Transfer-Encoding: chunked\r\n", b"", ("websockets",)),
+    ]
+
+    @pytest.mark.parametrize(
+        ("what", "change", "remove", "others"), CASES, ids=[c[0] for c in CASES]
+    )
+    def test_refused(
+        self, what: str, change: bytes, remove: bytes, others: tuple[str, ...]
+    ) -> None:
+        data = request_bytes(change, remove=remove)
+        with pytest.raises(HandshakeError) as info:
+            head, _ = split_head(data)  # type: ignore[misc]
+            check_request(Request.parse(head))
+        assert info.value.status == 400
+        if "websockets" in others:
+            assert websockets_refuses_request(data)
+        if "wsproto" in others:
+            assert wsproto_refuses_request(data)
+
+    def test_the_unchanged_request_is_accepted_by_all(self) -> None:
+        data = request_bytes()
+        assert check_request(Request.parse(data))
+        assert not websockets_refuses_request(data)
+        assert not wsproto_refuses_request(data)
+
+
+class TestResponseRefusalsAgainstOthers:
+    """Section 4.1 steps 5 and 6: all three clients fail on what they never offered."""
+
+    @pytest.mark.parametrize(
+        "header",
+        [("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate")],
+    )
+    def test_not_offered(self, header: tuple[str, str]) -> None:
+        key = base64.b64encode(b"0123456789abcdef").decode()
+        with pytest.raises(HandshakeError, match=r"which the client did not offer"):
+            check_response(server_response(key, [header]), key)
+        # websockets: a client that offered nothing.
+        client = ClientProtocol(ws_parse_uri("ws://127.0.0.1:8080/chat"))
+        request = client.connect()
+        client.send_request(request)
+        client.receive_data(
+            server_response(request.headers["Sec-WebSocket-Key"], [header]).serialize()
+        )
+        assert client.state is not WSState.OPEN
+        assert client.handshake_exc is not None
+        # wsproto: the same.
+        connection = WSConnection(ConnectionType.CLIENT)
+        head, _ = split_head(
+            connection.send(wp_events.Request(host="127.0.0.1:8080", target="/chat"))
+        )  # type: ignore[misc]
+        theirs = Request.parse(head).headers.get("Sec-WebSocket-Key") or ""
+        with pytest.raises(WPRemoteProtocolError):
+            connection.receive_data(server_response(theirs, [header]).serialize())
 
 
 messages = st.lists(st.text(max_size=30) | st.binary(max_size=30), max_size=6)

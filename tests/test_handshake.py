@@ -19,6 +19,7 @@ from wslab.handshake import (
     client_request,
     error_response,
     new_key,
+    origin_allowed,
     server_response,
     split_head,
 )
@@ -127,7 +128,7 @@ class TestRFCExample:
         assert (response.status, response.reason) == (101, "Switching Protocols")
         assert response.headers.get("Sec-WebSocket-Accept") == RFC_ACCEPT
         assert response.serialize() == RFC_RESPONSE
-        check_response(response, RFC_KEY)
+        check_response(response, RFC_KEY, protocols=["chat", "superchat"])
 
     def test_readable_forms(self) -> None:
         assert str(Request.parse(RFC_REQUEST)).splitlines()[0] == "GET /chat HTTP/1.1"
@@ -161,7 +162,22 @@ class TestCheckRequest:
         request = Request.parse(RFC_REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0"))
         error = handshake_error(request)
         assert error.status == 400
-        assert "HTTP/1.1 or newer" in str(error)
+        assert str(error) == (
+            "HTTP/1.0 is too old: the handshake needs HTTP/1.1 or higher (4.2.1 item 1)"
+        )
+
+    @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.2", "HTTP/2.0"])
+    def test_http_1_1_or_higher(self, version: str) -> None:
+        """Item 1: "An HTTP/1.1 or higher GET request", not exactly HTTP/1.1."""
+        request = Request.parse(RFC_REQUEST.replace(b"HTTP/1.1", version.encode()))
+        assert check_request(request) == RFC_KEY
+
+    @pytest.mark.parametrize("version", ["HTTP/1", "HTTP/x.y", "HTTP/11.1", "HTTP/1.1 "])
+    def test_malformed_http_version(self, version: str) -> None:
+        request = Request("/chat", Request.parse(RFC_REQUEST).headers, version=version)
+        error = handshake_error(request)
+        assert error.status == 400
+        assert str(error).startswith(f"malformed HTTP version {version!r}")
 
     @pytest.mark.parametrize(
         ("header", "value", "message"),
@@ -172,8 +188,9 @@ class TestCheckRequest:
             ("Connection", "keep-alive", "Connection header is 'keep-alive': expected 'Upgrade'"),
             ("Sec-WebSocket-Key", None, "Sec-WebSocket-Key header is missing"),
             ("Sec-WebSocket-Key", "aGVsbG8=", "Sec-WebSocket-Key header is 'aGVsbG8='"),
-            ("Sec-WebSocket-Key", "not base64!", "expected one base64 value of 16 random bytes"),
-            ("Sec-WebSocket-Version", None, "Sec-WebSocket-Version header is missing"),
+            ("Sec-WebSocket-Key", "not base64!", "expected base64 of 16 random bytes"),
+            ("Host", None, "Host header is missing: expected the server's host and port"),
+            ("Host", "", "Host header is '': expected the server's host and port"),
         ],
     )
     def test_bad_header_is_400(self, header: str, value: str | None, message: str) -> None:
@@ -182,14 +199,47 @@ class TestCheckRequest:
         assert message in str(error)
         assert error.headers == []
 
-    def test_two_keys(self) -> None:
+    def test_missing_host(self) -> None:
+        """Item 2: 'A |Host| header field containing the server's authority'."""
+        error = handshake_error(request_with(Host=None))
+        assert (error.status, error.headers) == (400, [])
+        assert str(error) == (
+            "Host header is missing: expected the server's host and port (4.2.1 item 2)"
+        )
+
+    @pytest.mark.parametrize(
+        ("header", "item"),
+        [
+            ("Host", "4.2.1 item 2"),
+            ("Upgrade", "4.2.1 item 3"),
+            ("Sec-WebSocket-Key", "4.2.1 item 5"),
+            ("Origin", "4.2.1 item 7"),
+        ],
+    )
+    def test_repeated_header_is_400(self, header: str, item: str) -> None:
+        """A header that names one thing may appear once: two Hosts can name two servers."""
         request = Request.parse(RFC_REQUEST)
-        request.headers.add("Sec-WebSocket-Key", new_key())
+        value = request.headers.get(header)
+        request.headers.add(header, value or "")
+        error = handshake_error(request)
+        assert (error.status, error.headers) == (400, [])
+        assert str(error) == f"2 {header} headers {[value, value]!r}: send exactly one ({item})"
+
+    @pytest.mark.parametrize("version", [None, "13", "8"])
+    def test_missing_or_repeated_version_is_400_with_the_version(
+        self, version: str | None
+    ) -> None:
+        """Sections 4.2.2 /version/ and 4.4: every version refusal names version 13."""
+        request = request_with(**{"Sec-WebSocket-Version": None})
+        if version is not None:
+            request.headers.add("Sec-WebSocket-Version", "13")
+            request.headers.add("Sec-WebSocket-Version", version)
         error = handshake_error(request)
         assert error.status == 400
-        assert str(error).startswith("Sec-WebSocket-Key header is ['dGhlIHNhbXBsZSBub25jZQ==', ")
+        assert error.headers == [("Sec-WebSocket-Version", "13")]
+        assert "send exactly one, with the value 13 (4.2.1 item 6)" in str(error)
 
-    @pytest.mark.parametrize("version", ["8", "14", "13, 8"])
+    @pytest.mark.parametrize("version", ["8", "14", "13, 8", "", "thirteen"])
     def test_other_version_is_426_with_the_version_we_speak(self, version: str) -> None:
         """Section 4.4: answer 426 and list the versions the server supports."""
         error = handshake_error(request_with(**{"Sec-WebSocket-Version": version}))
@@ -212,7 +262,7 @@ class TestCheckRequest:
         [
             ("http://server.example.com", "server.example.com", True),  # same host
             ("http://server.example.com:80", "server.example.com", True),  # default port
-            ("https://server.example.com", "server.example.com:443", True),
+            ("https://server.example.com", "server.example.com:443", False),  # https page
             ("http://127.0.0.1:8080", "127.0.0.1:8080", True),
             ("http://127.0.0.1:8081", "127.0.0.1:8080", False),  # another port
             ("http://evil.example", "127.0.0.1:8080", False),  # cross-site hijacking
@@ -232,6 +282,109 @@ class TestCheckRequest:
     def test_rejects_non_request(self) -> None:
         with pytest.raises(TypeError, match=r"check_request\(\) takes a Request"):
             check_request(RFC_REQUEST)  # type: ignore[arg-type]
+
+    def test_secure_is_passed_to_the_origin_check(self) -> None:
+        request = request_with(Origin="https://server.example.com")
+        assert handshake_error(request, origins=[]).status == 403
+        assert check_request(request, origins=[], secure=True) == RFC_KEY
+
+
+class TestOriginScheme:
+    """Section 10.2 and RFC 6454 4: an origin is scheme, host and port, not host and port."""
+
+    @pytest.mark.parametrize(
+        ("origin", "secure", "allowed"),
+        [
+            ("http://127.0.0.1:8080", False, True),
+            ("https://127.0.0.1:8080", False, False),  # an https page is another origin
+            ("https://127.0.0.1:8080", True, True),
+            ("http://127.0.0.1:8080", True, False),
+            ("https://127.0.0.1:8080", None, True),  # behind a proxy: scheme unknown
+            ("http://127.0.0.1:8080", None, True),
+            ("http://127.0.0.1:8081", None, False),  # the port still counts
+        ],
+    )
+    def test_scheme(self, origin: str, secure: bool | None, allowed: bool) -> None:
+        assert origin_allowed(origin, "127.0.0.1:8080", secure=secure) is allowed
+
+    def test_default_is_an_http_page(self) -> None:
+        """The old call, without ``secure``, compares the scheme too."""
+        assert origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
+        assert not origin_allowed("https://127.0.0.1:8080", "127.0.0.1:8080")
+        assert not origin_allowed("ws://127.0.0.1:8080", "127.0.0.1:8080")
+
+    def test_default_ports(self) -> None:
+        assert origin_allowed("https://example.com", "example.com:443", secure=True)
+        assert origin_allowed("http://example.com:80", "example.com", secure=False)
+        assert not origin_allowed("https://example.com", "example.com:80", secure=True)
+
+    def test_listed_origins_are_accepted_whatever_the_scheme(self) -> None:
+        assert origin_allowed("https://hub.example", "127.0.0.1:8080", ["https://hub.example"])
+
+
+class TestNoBody:
+    """Sections 4.2.1 and 4.2.2: the bytes after the request's head are frames, not a body."""
+
+    @pytest.mark.parametrize(
+        ("header", "value", "message"),
+        [
+            ("Content-Length", "5", "Content-Length is '5': a handshake has no body"),
+            ("Content-Length", "0, 5", "Content-Length is '0, 5'"),
+            ("Transfer-Encoding", "chunked", "Transfer-Encoding header is 'chunked'"),
+            ("Transfer-Encoding", "identity", "a handshake has no body, frames follow it"),
+        ],
+    )
+    def test_body_is_400(self, header: str, value: str, message: str) -> None:
+        error = handshake_error(request_with(**{header: value}))
+        assert error.status == 400
+        assert message in str(error)
+        assert str(error).endswith("(4.2.1)")
+
+    def test_content_length_0_is_fine(self) -> None:
+        assert check_request(request_with(**{"Content-Length": "0"})) == RFC_KEY
+
+
+class TestControlCharacters:
+    """RFC 9110 5.5: NUL and other control characters make a head invalid (400)."""
+
+    @pytest.mark.parametrize(
+        ("char", "name"),
+        [(b"\x00", "NUL"), (b"\x01", "0x01"), (b"\x1b", "0x1b"), (b"\x7f", "0x7f")],
+    )
+    def test_in_a_header_value(self, char: bytes, name: str) -> None:
+        head = RFC_REQUEST.replace(
+            b"Origin: http://example.com", b"Origin: http://a" + char + b"b"
+        )
+        with pytest.raises(HandshakeError) as info:
+            Request.parse(head)
+        assert info.value.status == 400
+        assert str(info.value) == (
+            f"HTTP head has the control character {name} in line 6 (RFC 9110 5.5)"
+        )
+
+    def test_in_the_request_line(self) -> None:
+        with pytest.raises(HandshakeError, match="control character NUL in line 1"):
+            Request.parse(RFC_REQUEST.replace(b"/chat", b"/ch\x00at"))
+
+    def test_in_a_response(self) -> None:
+        with pytest.raises(HandshakeError, match="control character NUL in line 2"):
+            Response.parse(RFC_RESPONSE.replace(b"websocket", b"web\x00socket"))
+
+    def test_bare_cr_or_lf(self) -> None:
+        """RFC 9112 2.2: a lone CR or LF is not a line end."""
+        for bare in (b"\r", b"\n"):
+            with pytest.raises(HandshakeError, match="bare CR or LF in line 3"):
+                Request.parse(RFC_REQUEST.replace(b"Upgrade: websocket", b"Upgrade: web" + bare))
+
+    def test_tab_is_allowed(self) -> None:
+        """HTAB is the one control character a field value may hold (RFC 9110 5.5)."""
+        request = Request.parse(RFC_REQUEST.replace(b"Origin: http://example.com", b"X: a\tb"))
+        assert request.headers.get("X") == "a\tb"
+
+    @pytest.mark.parametrize("value", ["a\x00b", "a\x7fb", "a\rb"])
+    def test_headers_refuse_them_too(self, value: str) -> None:
+        with pytest.raises(ValueError, match="invalid header"):
+            Headers().add("X", value)
 
 
 class TestCheckResponse:
@@ -273,9 +426,131 @@ class TestCheckResponse:
         with pytest.raises(TypeError, match=r"check_response\(\) takes a Response"):
             check_response(RFC_RESPONSE, RFC_KEY)  # type: ignore[arg-type]
 
+    def test_two_accept_headers(self) -> None:
+        data = RFC_RESPONSE.replace(
+            b"\r\n\r\n", f"\r\nSec-WebSocket-Accept: {RFC_ACCEPT}\r\n\r\n".encode()
+        )
+        assert "(4.1 step 4)" in str(self.check(data))
+
+
+def response_with(header: str, value: str) -> Response:
+    """A valid 101 for RFC_KEY, with one more header."""
+    response = server_response(RFC_KEY)
+    response.headers.add(header, value)
+    return response
+
+
+class TestSelectedSubprotocol:
+    """Section 4.1 step 6: the server may only select a subprotocol the client offered."""
+
+    def test_offered(self) -> None:
+        response = response_with("Sec-WebSocket-Protocol", "superchat")
+        check_response(response, RFC_KEY, protocols=["chat", "superchat"])
+
+    def test_none_selected(self) -> None:
+        check_response(server_response(RFC_KEY), RFC_KEY, protocols=["chat"])
+
+    @pytest.mark.parametrize(
+        ("offered", "shown"), [((), "(it offered none)"), (["chat"], "(it offered ['chat'])")]
+    )
+    def test_not_offered(self, offered: list[str], shown: str) -> None:
+        with pytest.raises(HandshakeError) as info:
+            check_response(
+                response_with("Sec-WebSocket-Protocol", "superchat"), RFC_KEY, protocols=offered
+            )
+        assert str(info.value) == (
+            f"server selected the subprotocol 'superchat', which the client did not offer "
+            f"{shown} (4.1 step 6)"
+        )
+
+    def test_case_counts(self) -> None:
+        """Compared exactly as sent, as websockets and browsers compare them."""
+        with pytest.raises(HandshakeError, match=r"4\.1 step 6"):
+            check_response(
+                response_with("Sec-WebSocket-Protocol", "CHAT"), RFC_KEY, protocols=["chat"]
+            )
+
+    def test_two_selected(self) -> None:
+        """Section 4.2.2 /subprotocol/: 'Either a single value ... or null'."""
+        with pytest.raises(
+            HandshakeError, match=r"selected 2 subprotocols \['chat', 'superchat'\]"
+        ):
+            check_response(
+                response_with("Sec-WebSocket-Protocol", "chat, superchat"),
+                RFC_KEY,
+                protocols=["chat", "superchat"],
+            )
+
+
+class TestSelectedExtensions:
+    """Section 4.1 step 5: the server may only use extensions the client offered."""
+
+    OFFER = "permessage-deflate; client_max_window_bits"
+
+    @pytest.mark.parametrize("offer", [OFFER, "permessage-deflate", "PerMessage-Deflate"])
+    def test_offered(self, offer: str) -> None:
+        response = response_with(
+            "Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover"
+        )
+        check_response(response, RFC_KEY, extensions=[offer])
+
+    def test_not_offered(self) -> None:
+        response = response_with("Sec-WebSocket-Extensions", "permessage-deflate")
+        with pytest.raises(HandshakeError) as info:
+            check_response(response, RFC_KEY)
+        assert str(info.value) == (
+            "server selected the extension 'permessage-deflate', which the client did not "
+            "offer (it offered none) (4.1 step 5)"
+        )
+
+    def test_one_of_two_not_offered(self) -> None:
+        response = response_with(
+            "Sec-WebSocket-Extensions", "permessage-deflate, x-webkit-deflate-frame"
+        )
+        with pytest.raises(
+            HandshakeError, match="'x-webkit-deflate-frame', which the client did not"
+        ):
+            check_response(response, RFC_KEY, extensions=[self.OFFER])
+
 
 class TestErrorResponse:
     """The HTTP answer to a refused handshake (section 4.2.2 item 4, section 4.4)."""
+
+    @staticmethod
+    def answer(error: HandshakeError) -> Response:
+        head, _ = split_head(error_response(error).serialize())  # type: ignore[misc]
+        return Response.parse(head)
+
+    @pytest.mark.parametrize("version", [None, "8"])
+    def test_version_refusals_name_13(self, version: str | None) -> None:
+        """Section 4.2.2 /version/ and 4.4: the answer lists the versions the server speaks."""
+        request = request_with(**{"Sec-WebSocket-Version": version})
+        response = self.answer(handshake_error(request))
+        assert response.status == (400 if version is None else 426)
+        assert response.headers.get_all("Sec-WebSocket-Version") == ["13"]
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            HandshakeError("plain GET on a WebSocket path", 426),
+            HandshakeError("version 8", 426, [("Sec-WebSocket-Version", "13")]),
+        ],
+    )
+    def test_every_426_names_the_upgrade(self, error: HandshakeError) -> None:
+        """RFC 9110 15.5.22: a 426 MUST carry Upgrade; 7.8: Connection then lists it."""
+        response = self.answer(error)
+        assert response.headers.get_all("Upgrade") == ["websocket"]
+        assert response.headers.tokens("Connection") == ["upgrade", "close"]
+
+    def test_426_keeps_its_own_upgrade(self) -> None:
+        response = self.answer(HandshakeError("h2c", 426, [("Upgrade", "h2c")]))
+        assert response.headers.get_all("Upgrade") == ["h2c"]
+
+    @pytest.mark.parametrize("status", [400, 403, 404, 431, 503])
+    def test_other_statuses_do_not_upgrade(self, status: int) -> None:
+        response = self.answer(HandshakeError("no", status))
+        assert "Upgrade" not in response.headers
+        assert response.headers.get("Connection") == "close"
 
     def test_426_carries_the_version(self) -> None:
         error = HandshakeError(

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,13 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEAD_SIZE = 8192
 #: The only protocol version RFC 6455 defines (section 4.1, item 9).
 VERSION = "13"
+
+#: Control characters (all but HTAB) may not appear in an HTTP head (RFC 9110
+#: 5.5, RFC 9112 2.2); a NUL in particular is read differently by different
+#: parsers, which is how requests are smuggled past a proxy.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: An HTTP version as the request line writes it: "HTTP/1.1".
+_HTTP_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
 
 _REASONS = {
     101: "Switching Protocols",
@@ -97,9 +105,13 @@ class Headers:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
-        """Append a header, rejecting characters that would split the head."""
+        """Append a header, rejecting characters that would split the head.
+
+        CR and LF would start a new header (header injection); NUL and the
+        other control characters are invalid in a field (RFC 9110 5.5).
+        """
         for part in (name, value):
-            if not isinstance(part, str) or "\r" in part or "\n" in part:
+            if not isinstance(part, str) or _CONTROL.search(part):
                 raise ValueError(f"invalid header {name!r}: {value!r}")
         self._items.append((name, value))
 
@@ -271,8 +283,19 @@ def client_request(
     return request
 
 
-def check_request(request: Request, *, origins: Iterable[str] | None = None) -> str:
+def check_request(
+    request: Request,
+    *,
+    origins: Iterable[str] | None = None,
+    secure: bool | None = False,
+) -> str:
     """Validate a client's handshake as a server must (section 4.2.1).
+
+    The checks follow the section's list: a GET over HTTP/1.1 or higher (item
+    1), one ``Host`` (2), ``Upgrade: websocket`` (3), ``Connection: Upgrade``
+    (4), one valid ``Sec-WebSocket-Key`` (5), ``Sec-WebSocket-Version: 13``
+    (6), at most one ``Origin`` (7). A handshake has no body either: the
+    bytes after it are frames.
 
     Args:
         request: The parsed request.
@@ -280,45 +303,118 @@ def check_request(request: Request, *, origins: Iterable[str] | None = None) -> 
             request without an Origin (not a browser), from a page on the same
             host, or from one of these origins is accepted; any other gets 403.
             None skips the check.
+        secure: How the server's pages are served, for the Origin check: see
+            :func:`origin_allowed`.
 
     Returns:
         The client's ``Sec-WebSocket-Key``.
 
     Raises:
-        HandshakeError: With the status to answer (400, 403 or 426).
+        HandshakeError: With the status to answer (400, 403 or 426) and a
+            one-line reason that names the RFC section.
     """
     if not isinstance(request, Request):
         raise TypeError(
             f"check_request() takes a Request (see Request.parse), got {type(request).__name__}"
         )
     if request.method != "GET":
-        raise HandshakeError(f"method is {request.method}: the handshake must be a GET (4.1)")
-    if request.version not in ("HTTP/1.1", "HTTP/2", "HTTP/3"):
-        raise HandshakeError(f"{request.version} is too old: HTTP/1.1 or newer is required (4.1)")
+        raise HandshakeError(f"method is {request.method}: the handshake must be a GET (4.2.1)")
+    _check_http_version(request.version)
     headers = request.headers
+    host = _single(headers, "Host", "4.2.1 item 2")
+    if host is None or not host.strip():
+        raise HandshakeError(
+            f"{_describe(headers, 'Host')}: expected the server's host and port (4.2.1 item 2)"
+        )
+    _single(headers, "Upgrade", "4.2.1 item 3")
     if "websocket" not in headers.tokens("Upgrade"):
-        raise HandshakeError(f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.2.1)")
+        raise HandshakeError(
+            f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.2.1 item 3)"
+        )
     if "upgrade" not in headers.tokens("Connection"):
-        raise HandshakeError(f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.2.1)")
-    keys = headers.get_all("Sec-WebSocket-Key")
-    if len(keys) != 1 or not is_valid_key(keys[0]):
         raise HandshakeError(
-            f"{_describe(headers, 'Sec-WebSocket-Key')}: expected one base64 value "
-            "of 16 random bytes (4.1)"
+            f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.2.1 item 4)"
         )
-    version = headers.get("Sec-WebSocket-Version")
-    if version is None:
-        raise HandshakeError("Sec-WebSocket-Version header is missing: expected 13 (4.1)")
-    if version.strip() != VERSION:
+    key = _single(headers, "Sec-WebSocket-Key", "4.2.1 item 5")
+    if key is None or not is_valid_key(key):
         raise HandshakeError(
-            f"Sec-WebSocket-Version is {version!r}: this server speaks 13 (4.4)",
-            426,
-            [("Sec-WebSocket-Version", VERSION)],
+            f"{_describe(headers, 'Sec-WebSocket-Key')}: expected base64 of 16 random "
+            "bytes (4.2.1 item 5)"
         )
-    origin = headers.get("Origin")
-    if origins is not None and not origin_allowed(origin, headers.get("Host"), origins):
+    _check_version(headers)
+    _check_no_body(headers)
+    origin = _single(headers, "Origin", "4.2.1 item 7")
+    if origins is not None and not origin_allowed(origin, host, origins, secure=secure):
         raise HandshakeError(f"Origin {origin!r} is not allowed (10.2)", 403)
-    return keys[0]
+    return key
+
+
+def _check_http_version(version: str) -> None:
+    """Item 1 of section 4.2.1: "An HTTP/1.1 or higher GET request"."""
+    match = _HTTP_VERSION.fullmatch(version)
+    if match is None:
+        raise HandshakeError(f"malformed HTTP version {version!r}: expected 'HTTP/1.1' (4.2.1)")
+    if (int(match[1]), int(match[2])) < (1, 1):
+        raise HandshakeError(
+            f"{version} is too old: the handshake needs HTTP/1.1 or higher (4.2.1 item 1)"
+        )
+
+
+def _check_version(headers: Headers) -> None:
+    """Item 6 of section 4.2.1, answered as section 4.4 asks.
+
+    Every refusal carries ``Sec-WebSocket-Version: 13``, so that a client can
+    retry with a version this server speaks (4.2.2 /version/, 4.4). An
+    unsupported version gets 426, the status 4.2.2 suggests; a missing or
+    repeated header is a malformed request: 400.
+    """
+    we_speak = [("Sec-WebSocket-Version", VERSION)]
+    versions = headers.get_all("Sec-WebSocket-Version")
+    if len(versions) != 1:
+        raise HandshakeError(
+            f"{_describe(headers, 'Sec-WebSocket-Version')}: send exactly one, "
+            f"with the value {VERSION} (4.2.1 item 6)",
+            400,
+            we_speak,
+        )
+    if versions[0].strip() != VERSION:
+        raise HandshakeError(
+            f"Sec-WebSocket-Version is {versions[0]!r}: this server speaks {VERSION} (4.4)",
+            426,
+            we_speak,
+        )
+
+
+def _check_no_body(headers: Headers) -> None:
+    """Refuse a request with a body: after the handshake come frames (4.2.1, 4.2.2).
+
+    The server switches protocols right after the request's head, so a body
+    would be read as WebSocket frames: a peer could smuggle frames past
+    whatever inspected the HTTP request (RFC 9110 9.3.1: GET content has no
+    defined meaning).
+    """
+    length = headers.get("Content-Length")
+    if length is not None and length.strip() != "0":
+        raise HandshakeError(
+            f"Content-Length is {length!r}: a handshake has no body, frames follow it (4.2.1)"
+        )
+    if "Transfer-Encoding" in headers:
+        raise HandshakeError(
+            f"{_describe(headers, 'Transfer-Encoding')}: a handshake has no body, "
+            "frames follow it (4.2.1)"
+        )
+
+
+def _single(headers: Headers, name: str, rule: str) -> str | None:
+    """Return the value of a header that may appear at most once, or None.
+
+    Two ``Host`` headers can name two servers, and a proxy and a server may
+    each believe a different one; so a repeated header is refused, not joined.
+    """
+    values = headers.get_all(name)
+    if len(values) > 1:
+        raise HandshakeError(f"{len(values)} {name} headers {values!r}: send exactly one ({rule})")
+    return values[0] if values else None
 
 
 def server_response(key: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
@@ -338,25 +434,50 @@ def server_response(key: str, headers: Iterable[tuple[str, str]] = ()) -> Respon
 
 
 def error_response(error: HandshakeError) -> Response:
-    """Build the HTTP answer to a refused handshake: status, headers and reason."""
+    """Build the HTTP answer to a refused handshake: status, headers and reason.
+
+    The body is the error's one-line reason. A 426 also names the protocol
+    to upgrade to, ``Upgrade: websocket``, which RFC 9110 15.5.22 requires
+    of every 426; and whoever sends ``Upgrade`` lists ``upgrade`` in
+    ``Connection`` (RFC 9110 7.8).
+    """
     if not isinstance(error, HandshakeError):
         raise TypeError(f"error_response() takes a HandshakeError, got {type(error).__name__}")
     body = (str(error) + "\n").encode()
     response = Response(error.status, body=body)
     for name, value in error.headers:
         response.headers.add(name, value)
+    upgrade = error.status == 426
+    if upgrade and "Upgrade" not in response.headers:
+        response.headers.add("Upgrade", "websocket")
     response.headers.add("Content-Type", "text/plain; charset=utf-8")
     response.headers.add("Content-Length", str(len(body)))
-    response.headers.add("Connection", "close")
+    response.headers.add("Connection", "Upgrade, close" if upgrade else "close")
     return response
 
 
-def check_response(response: Response, key: str) -> None:
-    """Validate the server's answer as a client must (section 4.1).
+def check_response(
+    response: Response,
+    key: str,
+    *,
+    protocols: Iterable[str] = (),
+    extensions: Iterable[str] = (),
+) -> None:
+    """Validate the server's answer as a client must (section 4.1, steps 1 to 6).
+
+    Args:
+        response: The parsed response.
+        key: The ``Sec-WebSocket-Key`` the client sent.
+        protocols: The subprotocols the client offered in
+            ``Sec-WebSocket-Protocol``, e.g. ``["chat", "superchat"]``.
+        extensions: The extensions the client offered in
+            ``Sec-WebSocket-Extensions``, by name or as sent, e.g.
+            ``["permessage-deflate; client_max_window_bits"]``.
 
     Raises:
-        HandshakeError: The status is not 101, or an Upgrade, Connection or
-            Sec-WebSocket-Accept header is wrong.
+        HandshakeError: The status is not 101; an Upgrade, Connection or
+            Sec-WebSocket-Accept header is wrong; or the server selected a
+            subprotocol or an extension the client never offered.
     """
     if not isinstance(response, Response):
         raise TypeError(
@@ -365,21 +486,75 @@ def check_response(response: Response, key: str) -> None:
         )
     if response.status != 101:
         raise HandshakeError(
-            f"server answered {response.status} {response.reason}, not 101 Switching Protocols",
+            f"server answered {response.status} {response.reason}, not 101 Switching "
+            "Protocols (4.1 step 1)",
             response.status,
         )
     headers = response.headers
     if "websocket" not in headers.tokens("Upgrade"):
-        raise HandshakeError(f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.1)")
+        raise HandshakeError(f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.1 step 2)")
     if "upgrade" not in headers.tokens("Connection"):
-        raise HandshakeError(f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.1)")
+        raise HandshakeError(
+            f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.1 step 3)"
+        )
     expected = accept_key(key)
-    got = headers.get("Sec-WebSocket-Accept")
-    if got != expected:
+    if headers.get_all("Sec-WebSocket-Accept") != [expected]:
         raise HandshakeError(
             f"{_describe(headers, 'Sec-WebSocket-Accept')}: expected {expected!r}, "
-            "the accept_key() of the key we sent (4.2.2)"
+            "the accept_key() of the key we sent (4.1 step 4)"
         )
+    _check_selected_extensions(headers, extensions)
+    _check_selected_protocol(headers, protocols)
+
+
+def _check_selected_extensions(headers: Headers, offered: Iterable[str]) -> None:
+    """Step 5 of section 4.1: the server may only accept extensions we offered."""
+    names = {_extension_name(offer) for offer in offered}
+    for value in headers.get_all("Sec-WebSocket-Extensions"):
+        for selected in _split_list(value):
+            name = _extension_name(selected)
+            if name not in names:
+                raise HandshakeError(
+                    f"server selected the extension {name!r}, which the client did not "
+                    f"offer{_offered(names)} (4.1 step 5)"
+                )
+
+
+def _check_selected_protocol(headers: Headers, offered: Iterable[str]) -> None:
+    """Step 6 of section 4.1: the server may only select a subprotocol we offered."""
+    selected = [
+        p for value in headers.get_all("Sec-WebSocket-Protocol") for p in _split_list(value)
+    ]
+    if not selected:
+        return  # The server picked none: the client decides whether that will do.
+    if len(selected) > 1:
+        # Section 4.2.2, /subprotocol/: "Either a single value ... or null".
+        raise HandshakeError(
+            f"server selected {len(selected)} subprotocols {selected!r}: at most one (4.2.2)"
+        )
+    names = set(offered)
+    if selected[0] not in names:
+        raise HandshakeError(
+            f"server selected the subprotocol {selected[0]!r}, which the client did not "
+            f"offer{_offered(names)} (4.1 step 6)"
+        )
+
+
+def _extension_name(offer: str) -> str:
+    """``'permessage-deflate; client_max_window_bits'`` -> ``'permessage-deflate'``."""
+    return offer.partition(";")[0].strip().lower()
+
+
+def _split_list(value: str) -> list[str]:
+    """Split a comma-separated header value into its items, keeping their case.
+
+    Subprotocols are compared exactly as written, as websockets and browsers do.
+    """
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _offered(names: set[str]) -> str:
+    return f" (it offered {sorted(names)!r})" if names else " (it offered none)"
 
 
 def _describe(headers: Headers, name: str) -> str:
@@ -401,10 +576,9 @@ def _parse_head(data: bytes) -> tuple[str, Headers, bytes]:
     except UnicodeDecodeError:
         raise HandshakeError("HTTP head contains non-ASCII bytes") from None
     lines = text.rstrip("\r\n").split("\r\n")
-    if any("\r" in line or "\n" in line for line in lines):
-        # A lone CR or LF is not a line end in HTTP/1.1 (RFC 9112 2.2); refusing it
-        # keeps a peer from smuggling a second header past the parser.
-        raise HandshakeError("HTTP head has a bare CR or LF: every line must end with CRLF")
+    for number, line in enumerate(lines, 1):
+        if match := _CONTROL.search(line):
+            raise HandshakeError(_control_message(match.group(), number))
     headers = Headers()
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -414,7 +588,23 @@ def _parse_head(data: bytes) -> tuple[str, Headers, bytes]:
     return lines[0], headers, rest
 
 
-def origin_allowed(origin: str | None, host: str | None, origins: Iterable[str] = ()) -> bool:
+def _control_message(char: str, line: int) -> str:
+    """Say which control character a head holds, and where."""
+    if char in "\r\n":
+        # A lone CR or LF is not a line end in HTTP/1.1 (RFC 9112 2.2); refusing it
+        # keeps a peer from smuggling a second header past the parser.
+        return f"HTTP head has a bare CR or LF in line {line}: every line must end with CRLF"
+    name = "NUL" if char == "\0" else f"{ord(char):#04x}"
+    return f"HTTP head has the control character {name} in line {line} (RFC 9110 5.5)"
+
+
+def origin_allowed(
+    origin: str | None,
+    host: str | None,
+    origins: Iterable[str] = (),
+    *,
+    secure: bool | None = False,
+) -> bool:
     """Decide whether a browser's ``Origin`` may open a WebSocket (section 10.2).
 
     Browsers send the page's origin; scripts usually send none. A server that
@@ -423,15 +613,31 @@ def origin_allowed(origin: str | None, host: str | None, origins: Iterable[str] 
 
     * no ``Origin`` header (not a browser): accepted;
     * an Origin listed in ``origins``: accepted;
-    * an Origin whose host and port equal the request's ``Host`` header, that
-      is, a page served from the place the WebSocket goes to (also through
-      jupyter-server-proxy, which forwards both headers unchanged): accepted;
+    * the server's own origin, that is, a page served from the place the
+      WebSocket goes to: same scheme (``http`` unless ``secure``), and host
+      and port equal to the request's ``Host`` header (jupyter-server-proxy
+      forwards both headers unchanged): accepted;
     * anything else: refused.
+
+    An origin is scheme, host and port (RFC 6454 4): ``https://127.0.0.1:8080``
+    is another origin than the ``http`` page on ``127.0.0.1:8080``.
 
     It does not stop DNS rebinding (a hostile name that resolves to 127.0.0.1).
 
+    Args:
+        origin: The request's ``Origin`` header, or None.
+        host: The request's ``Host`` header.
+        origins: More origins to accept, exactly as browsers send them
+            (e.g. ``"http://localhost:8888"``).
+        secure: Whether the server's own pages are served over ``https``
+            (the server, or a proxy in front of it, speaks TLS). None: not
+            known, because a proxy in front may or may not; then only host
+            and port are compared.
+
     >>> origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
     True
+    >>> origin_allowed("https://127.0.0.1:8080", "127.0.0.1:8080")
+    False
     >>> origin_allowed("https://evil.example", "127.0.0.1:8080")
     False
     """
@@ -439,6 +645,8 @@ def origin_allowed(origin: str | None, host: str | None, origins: Iterable[str] 
         return True
     parsed = urllib.parse.urlsplit(origin)
     if not parsed.netloc or host is None:
+        return False
+    if secure is not None and parsed.scheme != ("https" if secure else "http"):
         return False
     # The browser sends ws:// to the page's host, so compare as the page's scheme.
     return _netloc(parsed.scheme, parsed.netloc) == _netloc(parsed.scheme, host)
