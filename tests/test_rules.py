@@ -358,3 +358,30 @@ class TestLimitsAndPolicy:
     def test_empty_token(self) -> None:
         with pytest.raises(ServerStartError, match="token"):
             Policy(token="")
+
+
+class TestReadRequest:
+    """RFC 9112 2.2 and 5: a head ends with CRLF CRLF; what cannot be parsed is 400."""
+
+    def test_incomplete_then_whole(self) -> None:
+        data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"
+        assert rules.read_request(data[:10]) is None
+        parsed = rules.read_request(data)
+        assert isinstance(parsed, tuple)
+        request, rest = parsed
+        assert (request.method, request.path, rest) == ("GET", "/", b"rest")
+
+    @pytest.mark.parametrize(
+        ("data", "status"),
+        [
+            (b"GET /\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 431),
+            (b"GET / HTTP/1.1\r\nX: " + b"a" * 9000, 431),
+        ],
+    )
+    def test_bad_heads(self, data: bytes, status: int) -> None:
+        answer = rules.read_request(data)
+        assert isinstance(answer, Reply)
+        assert answer.status == status
+        assert "\n" not in answer.reason

@@ -58,6 +58,7 @@ __all__ = [
     "hub_prefix",
     "new_token",
     "page_url",
+    "read_request",
     "redact",
     "route",
     "token_matches",
@@ -228,6 +229,26 @@ class Reply:
 
 
 # -- routing ----------------------------------------------------------------------
+
+
+def read_request(buffer: bytes) -> tuple[handshake.Request, bytes] | Reply | None:
+    """Parse a request head from the bytes received so far.
+
+    Returns:
+        None while the head is incomplete; ``(request, rest)`` once it is
+        whole (``rest``: the bytes after it); a :class:`Reply` (400 or 431)
+        if it is not HTTP a server may answer, with the parser's reason.
+    """
+    try:
+        parts = handshake.split_head(buffer)
+        if parts is None:
+            return None
+        head, rest = parts
+        return handshake.Request.parse(head), rest
+    except HandshakeError as error:
+        return _error_reply(error)
+    except ValueError as error:  # a header the core refuses to hold (a control character)
+        return _error_reply(HandshakeError(f"malformed request: {error}"))
 
 
 def route(request: handshake.Request, policy: Policy, *, clients: int = 0) -> Accept | Reply:
