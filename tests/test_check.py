@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import linecache
 from collections.abc import Iterator
 
 import pytest
@@ -88,6 +89,25 @@ def test_hex_diff_of_different_lengths() -> None:
     assert "2 bytes too many, from byte 1 on" in check.hex_diff(b"\x88\x00\x00", b"\x88")
 
 
+def test_tuples_are_compared_item_by_item_with_a_hex_view_for_bytes() -> None:
+    """Issue 13: decode_frame's (fin, opcode, payload) shows the payload's bytes in hex."""
+    error = failure(
+        check.equal,
+        (True, 1, bytes(200) + b"\x01"),
+        (False, 1, bytes(201)),
+        what="decode_frame()",
+        names=("fin", "opcode", "payload"),
+    )
+    assert str(error).splitlines()[:6] == [
+        "✗ decode_frame(): got a different value",
+        "  item 0 (fin): expected False",
+        "                     got True",
+        "  item 2 (payload): the bytes differ",
+        "    expected: … 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  (201 bytes)",
+        "    got:      … 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01  (201 bytes)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("actual", "expected", "problem", "hint"),
     [
@@ -155,7 +175,23 @@ def test_raises_explains_another_exception_and_keeps_it_as_the_cause() -> None:
     assert isinstance(error.__cause__, KeyError)
 
 
-# -- part --------------------------------------------------------------------
+# -- part and case -----------------------------------------------------------
+
+_cells = iter(range(1, 1000))
+
+
+def cell(source: str, **names: object) -> dict[str, object]:
+    """Run ``source`` as a notebook cell would (its own file name); return its names.
+
+    Student code in a notebook lives in cell files of its own, apart from the
+    test cell and from wslab: that is how check finds "your line".
+    """
+    namespace: dict[str, object] = {"__name__": "__main__", **names}
+    filename = f"<cell-{next(_cells)}>"
+    lines = [line + "\n" for line in source.splitlines()]
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
 
 
 def not_written(key: str) -> str:
@@ -183,21 +219,118 @@ def test_raises_treats_not_implemented_the_same_way() -> None:
 
 
 def test_part_names_a_crash_in_student_code_and_keeps_its_traceback() -> None:
-    def close_payload(code: int, reason: str) -> bytes:
-        return code.to_bytes(2, "big") + reason  # type: ignore[operator]
+    student = cell(
+        "def close_payload(code, reason):\n    return code.to_bytes(2, 'big') + reason\n"
+    )
 
     def run() -> None:
         with check.part("close_payload"):
-            close_payload(1000, "bye")
+            student["close_payload"](1000, "bye")  # type: ignore[operator]
 
     error = failure(run)
-    assert str(error).startswith("✗ close_payload: TypeError: can't concat str to bytes")
+    assert str(error).startswith(
+        "✗ close_payload: your code raised TypeError: can't concat str to bytes"
+    )
     assert isinstance(error.__cause__, TypeError)
-    # What IPython shows: the student's traceback, then the explanation, no check.py frames.
+    # What IPython shows: the student's traceback, then the explanation; no frames
+    # of check.py, nor of the test cell (this file) that called the student's code.
     rendered = "\n".join(error._render_traceback_())
-    assert 'return code.to_bytes(2, "big") + reason' in rendered
+    assert "return code.to_bytes(2, 'big') + reason" in rendered
     assert "wslab/check.py" not in rendered
+    assert "test_check.py" not in rendered
     assert rendered.endswith(str(error).split("\n", 1)[1])
+
+
+def test_a_case_names_the_input_the_rule_and_the_students_line() -> None:
+    """Issue 13: an exception in a hidden test says which input, which rule, where."""
+    student = cell(
+        "def validate_request(raw):\n"
+        "    if b'Upgrade: websocket' not in raw:\n"
+        "        raise ValueError('not a websocket upgrade')\n"
+        "    return 'key'\n"
+    )
+
+    def run() -> None:
+        with check.part("validate_request"):
+            with check.case(
+                "validate_request() of a request with lower-case header names",
+                rfc="4.2.1",
+                hint="header names are case-insensitive",
+            ):
+                check.equal(student["validate_request"](b"upgrade: websocket"), "key")
+
+    error = failure(run)
+    assert str(error).splitlines() == [
+        "✗ validate_request() of a request with lower-case header names: your code raised "
+        "ValueError: not a websocket upgrade",
+        "  The traceback above ends at the line of your code that raised it.",
+        "  hint: header names are case-insensitive",
+        "  see RFC 6455 section 4.2.1: https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1",
+    ]
+    rendered = "\n".join(error._render_traceback_())
+    assert "raise ValueError('not a websocket upgrade')" in rendered
+    assert "with check.case" not in rendered and "check.equal" not in rendered
+
+
+def test_checks_inside_a_case_use_its_description() -> None:
+    def run() -> None:
+        with check.case("accept_key() of the key 'x'", rfc="4.2.2", hint="SHA-1, then base64"):
+            check.equal("a", "b")
+
+    lines = str(failure(run)).splitlines()
+    assert lines[0] == "✗ accept_key() of the key 'x': got a different value"
+    assert lines[-2:] == [
+        "  hint: SHA-1, then base64",
+        "  see RFC 6455 section 4.2.2: https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2",
+    ]
+
+
+def test_an_exception_from_reading_the_result_shows_no_traceback_into_wslab() -> None:
+    """A response that does not parse is the student's problem, but not the student's line."""
+    from wslab.handshake import Response
+
+    def run() -> None:
+        with check.case("the response build_response() returned", rfc="4.2.2"):
+            Response.parse(b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n")
+
+    error = failure(run)
+    assert "what your code returned could not be read: HandshakeError" in str(error)
+    assert error.student_tb is None
+    assert not any("handshake.py" in line for line in error._render_traceback_())
+
+
+def test_a_part_that_relies_on_a_failed_part_says_so() -> None:
+    def failing(name: str) -> None:
+        with check.part(name):
+            check.equal(1, 2, what="x")
+
+    failure(failing, "accept_key")
+    error = failure(failing_uses, "build_response", ("accept_key", "never_run"))
+    assert str(error).splitlines()[-1] == (
+        "  note: build_response relies on your accept_key, which failed its own test above: "
+        "fix that first; this part may then pass as it is."
+    )
+    assert check.results()["build_response"] is False
+
+
+def failing_uses(name: str, uses: tuple[str, ...]) -> None:
+    with check.part(name, uses=uses):
+        check.equal(1, 2, what="x")
+
+
+def test_an_endless_loop_is_stopped_at_the_students_line() -> None:
+    student = cell("def mask(data, key):\n    i = 0\n    while i < len(data):\n        pass\n")
+
+    def run() -> None:
+        with check.part("mask", time_limit=0.3):
+            student["mask"](b"abc", b"1234")  # type: ignore[operator]
+
+    error = failure(run)
+    assert (
+        str(error).splitlines()[0] == "✗ mask: still running after 0.3 s, so the check stopped it"
+    )
+    rendered = "\n".join(error._render_traceback_())
+    assert "while i < len(data)" in rendered or "pass" in rendered
 
 
 def test_part_explains_a_function_that_is_not_defined() -> None:
@@ -238,6 +371,14 @@ def test_rendered_failure_has_only_the_message() -> None:
     assert lines[1:] == str(error).splitlines()[1:]
 
 
+def test_other_standards_are_cited_with_their_own_links() -> None:
+    error = failure(check.equal, "a", "b", what="the event's data", rfc="HTML 9.2.6")
+    assert str(error).splitlines()[-1] == (
+        "  see the HTML standard, section 9.2.6 (interpreting an event stream): "
+        "https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation"
+    )
+
+
 # -- own_work ----------------------------------------------------------------
 
 
@@ -261,6 +402,22 @@ def indirect_accept_key(key: str) -> str:
     return helper(key)
 
 
+def imported_by_name(key: str) -> str:
+    import importlib
+
+    return str(importlib.import_module("wslab.handshake").accept_key(key))
+
+
+def through_sys_modules(key: str) -> str:
+    import sys
+
+    return str(sys.modules["wslab.handshake"].accept_key(key))
+
+
+def through_a_default(key: str, compute: object = wslab.handshake.accept_key) -> str:
+    return str(compute(key))  # type: ignore[operator]
+
+
 def stdlib_only(key: str) -> str:
     import base64
 
@@ -271,7 +428,17 @@ def test_own_work_accepts_the_standard_library() -> None:
     check.own_work(stdlib_only)
 
 
-@pytest.mark.parametrize("function", [own_accept_key, borrowed_accept_key, indirect_accept_key])
+@pytest.mark.parametrize(
+    "function",
+    [
+        own_accept_key,
+        borrowed_accept_key,
+        indirect_accept_key,
+        imported_by_name,
+        through_sys_modules,
+        through_a_default,
+    ],
+)
 def test_own_work_rejects_code_that_calls_wslab(function: object) -> None:
     # own_accept_key only reads wslab's GUID, but that still counts as using wslab.
     assert callable(function)
@@ -293,30 +460,62 @@ def test_own_work_rejects_a_handler_that_delegates_to_wslab() -> None:
 
 
 # -- serving and connect -----------------------------------------------------
+# The handlers are "student code": cells compiled apart from this file.
+
+HANDLERS = cell(
+    """
+import asyncio
+import time
+
+from websockets.exceptions import ConnectionClosed
+
+clients = {}
 
 
-async def echo(ws: object) -> None:
-    async for message in ws:  # type: ignore[attr-defined]
-        await ws.send(message)  # type: ignore[attr-defined]
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
 
 
-async def unfinished(ws: object) -> None:
+async def unfinished(ws):
     raise NotImplementedError()
 
 
-async def broken(ws: object) -> None:
-    async for message in ws:  # type: ignore[attr-defined]
-        await ws.send({"oops": message}[message.upper()])  # type: ignore[attr-defined]
+async def broken(ws):
+    async for message in ws:
+        await ws.send({"oops": message}[message.upper()])
 
 
-async def silent(ws: object) -> None:
-    async for _message in ws:  # type: ignore[attr-defined]
+async def silent(ws):
+    async for message in ws:
         pass
 
 
-async def to_bytes(ws: object) -> None:
-    async for message in ws:  # type: ignore[attr-defined]
-        await ws.send(message.encode())  # type: ignore[attr-defined]
+async def to_bytes(ws):
+    async for message in ws:
+        await ws.send(message.encode())
+
+
+async def sleepy(ws):
+    async for message in ws:
+        time.sleep(0.5)  # blocks the loop, then answers
+        await ws.send(message)
+
+
+async def spinning(ws):
+    async for message in ws:
+        while True:  # blocks the loop for good
+            pass
+
+
+async def room(ws):
+    # A chat that never removes anyone: its clients dict keeps closed connections.
+    clients[ws] = "x"
+    async for message in ws:
+        for other in clients:
+            await other.send(message)
+"""
+)
 
 
 @pytest.fixture
@@ -325,7 +524,7 @@ def peer_of() -> Iterator[object]:
     stack: list[object] = []
 
     def start(handler: object, timeout: float = 2.0) -> check.Peer:
-        serving = check.serving(handler)  # type: ignore[arg-type]
+        serving = check.serving(HANDLERS[handler])  # type: ignore[arg-type, index]
         server = serving.__enter__()
         stack.append(serving)
         peer = check.connect(server, name="alice", timeout=timeout)
@@ -338,7 +537,7 @@ def peer_of() -> Iterator[object]:
 
 
 def test_a_working_handler_passes(peer_of: object) -> None:
-    peer = peer_of(echo)  # type: ignore[operator]
+    peer = peer_of("echo")  # type: ignore[operator]
     peer.send("Hello")
     peer.expect("Hello", what="echo of Hello")
     peer.send(b"\x00\xff")
@@ -346,28 +545,28 @@ def test_a_working_handler_passes(peer_of: object) -> None:
 
 
 def test_an_unfinished_handler_is_not_written_yet(peer_of: object) -> None:
-    peer = peer_of(unfinished)  # type: ignore[operator]
+    peer = peer_of("unfinished")  # type: ignore[operator]
     error = failure(peer.expect, "Hello", what="echo of Hello")
     assert isinstance(error, check.NotImplementedYet)
     assert str(error).splitlines()[0] == "✗ unfinished: not written yet"
 
 
-def test_a_crashing_handler_is_reported_with_its_exception(peer_of: object) -> None:
-    peer = peer_of(broken)  # type: ignore[operator]
+def test_a_crashing_handler_is_reported_with_its_exception_and_line(peer_of: object) -> None:
+    peer = peer_of("broken")  # type: ignore[operator]
     peer.send("hi")
     error = failure(peer.expect, "hi", what="echo of hi")
     lines = str(error).splitlines()
-    assert (
-        lines[0]
-        == "✗ echo of hi: the server closed alice's connection (code 1011 "
+    assert lines[0] == (
+        "✗ echo of hi: the server closed alice's connection (code 1011 "
         + repr("handler error: KeyError")
         + ")"
     )
-    assert lines[1] == "  your handler raised KeyError: 'HI'"
+    assert lines[1] == "  your handler raised KeyError: 'HI' (alice's connection)"
+    assert 'in broken: await ws.send({"oops": message}[message.upper()])' in lines[2]
 
 
 def test_a_silent_handler_times_out_with_a_hint(peer_of: object) -> None:
-    peer = peer_of(silent, timeout=0.2)  # type: ignore[operator]
+    peer = peer_of("silent", timeout=0.2)  # type: ignore[operator]
     peer.send("hi")
     error = failure(peer.expect, "hi", what="echo of hi")
     assert str(error).startswith("✗ echo of hi: alice got no message within 0.2 s")
@@ -375,10 +574,86 @@ def test_a_silent_handler_times_out_with_a_hint(peer_of: object) -> None:
 
 
 def test_text_and_binary_are_different_messages(peer_of: object) -> None:
-    peer = peer_of(to_bytes)  # type: ignore[operator]
+    peer = peer_of("to_bytes")  # type: ignore[operator]
     peer.send("hi")
     error = failure(peer.expect, "hi", what="echo of hi", rfc="5.6")
     assert str(error).startswith("✗ echo of hi: expected a str, got bytes")
+
+
+def test_a_handler_that_blocks_its_loop_spoils_only_its_own_server() -> None:
+    """Issue 13: a blocking echo must not zero the chat parts graded after it."""
+    with check.serving(HANDLERS["spinning"]) as server:  # type: ignore[arg-type]
+        with check.connect(server, name="alice", timeout=0.5) as alice:
+            alice.send("hi")
+            error = failure(alice.expect, "hi", what="echo of hi")
+    assert "your handler blocks the server's event loop" in str(error).splitlines()[0]
+    assert "time.sleep()" in (error.hint or "")
+    assert server.blocked
+    # The next part gets a fresh server on a fresh loop, and grades normally.
+    with check.serving(HANDLERS["echo"]) as server, check.connect(server) as bob:  # type: ignore[arg-type]
+        bob.send("still fine")
+        bob.expect("still fine", what="echo after a blocked server")
+
+
+def test_a_slow_but_finite_block_is_not_reported_as_blocking(peer_of: object) -> None:
+    peer = peer_of("sleepy")  # type: ignore[operator]
+    peer.send("hi")
+    peer.expect("hi", what="echo of hi")
+
+
+def test_stale_connections_in_module_state_do_not_leak_into_the_next_server() -> None:
+    """Issue 13: a clients dict left by one part must not break the next part's server."""
+    room = HANDLERS["room"]
+    with check.serving(room) as server:  # type: ignore[arg-type]
+        with check.connect(server, name="alice") as alice:
+            alice.send("one")
+            alice.expect("one", what="the room's echo")
+    assert HANDLERS["clients"] == {}
+    with check.serving(room) as server, check.connect(server, name="bob") as bob:  # type: ignore[arg-type]
+        bob.send("two")
+        bob.expect("two", what="the room's echo in a fresh server")
+
+
+def test_connection_closed_raised_by_a_handler_is_shown_as_it_is() -> None:
+    """Issue 13: sending to a departed client: show the student's real exception."""
+    room = HANDLERS["room"]
+    with check.serving(room) as server:  # type: ignore[arg-type]
+        alice = check.connect(server, name="alice", timeout=2)
+        bob = check.connect(server, name="bob", timeout=2)
+        bob.close()
+        alice.send("anyone?")
+        # The room sends to bob, who left: ConnectionClosedOK in alice's handler.
+        error = failure(lambda: [alice.recv(what="alice's own message") for _ in range(2)])
+        alice.close()
+    text = str(error)
+    assert "your handler raised ConnectionClosedOK" in text
+    assert "await other.send(message)" in text
+    assert "catch it around that send" in (error.hint or "")
+
+
+def test_handshake_status_reports_refusals() -> None:
+    from http import HTTPStatus
+
+    def only_with_token(ws: object, request: object) -> object:
+        if "token=s3cret" in request.path:  # type: ignore[attr-defined]
+            return None
+        return ws.respond(HTTPStatus.FORBIDDEN, "no\n")  # type: ignore[attr-defined]
+
+    echo = HANDLERS["echo"]
+    with check.serving(echo, process_request=only_with_token) as server:  # type: ignore[arg-type]
+        assert check.handshake_status(server) == 403
+        assert check.handshake_status(server, query="token=s3cret") == 101
+
+
+def test_expect_close_checks_the_code() -> None:
+    closer = cell(
+        "async def closer(ws):\n    await ws.send('bye')\n    await ws.close(1008, 'too slow')\n"
+    )
+    with check.serving(closer["closer"]) as server, check.connect(server) as peer:  # type: ignore[arg-type]
+        peer.expect_close(code=1008, what="the close of a slow client", rfc="7.4.1")
+    with check.serving(closer["closer"]) as server, check.connect(server) as peer:  # type: ignore[arg-type]
+        error = failure(peer.expect_close, code=1000, what="the close")
+    assert str(error).startswith("✗ the close: closed with code 1008, expected 1000")
 
 
 def test_serving_refuses_a_plain_function() -> None:
@@ -393,7 +668,7 @@ def test_serving_refuses_a_plain_function() -> None:
 
 
 def test_connect_to_nothing_fails_clearly() -> None:
-    with check.serving(echo) as server:
+    with check.serving(HANDLERS["echo"]) as server:  # type: ignore[arg-type]
         url = server.url
     error = failure(check.connect, url, name="bob", timeout=1.0)
     assert str(error).startswith(f"✗ connecting bob to {url}: ")
