@@ -61,7 +61,7 @@ def texts_of(svg: ET.Element) -> list[str]:
 
 
 def test_sequence_diagram_shows_the_whole_session_in_order() -> None:
-    texts = texts_of(svg_of(sequence_diagram(session()).html))
+    texts = texts_of(svg_of(sequence_diagram(session()).svg))
     assert texts[:2] == ["client", "server"]
     assert texts[2:] == [
         "TCP connect",
@@ -79,7 +79,7 @@ def test_sequence_diagram_shows_the_whole_session_in_order() -> None:
 
 
 def test_arrows_point_the_way_the_bytes_went() -> None:
-    svg = svg_of(sequence_diagram(session()).html)
+    svg = svg_of(sequence_diagram(session()).svg)
     lines = [line for line in svg.iter("{http://www.w3.org/2000/svg}line")]
     arrows = [line for line in lines if line.get("y1") == line.get("y2")]
     # connect, request, then TEXT both ways: right, right, left, right, left ...
@@ -89,9 +89,9 @@ def test_arrows_point_the_way_the_bytes_went() -> None:
 
 def test_diagram_is_deterministic_and_times_are_optional() -> None:
     first, second = sequence_diagram(session()), sequence_diagram(session())
-    assert first.html == second.html
-    assert not re.search(r"\d\.\d{3}s<", first.html)
-    timed = sequence_diagram(session(), times=True).html
+    assert first.html == second.html and first.svg == second.svg
+    assert not re.search(r"\d\.\d{3}s<", str(first.svg))
+    timed = sequence_diagram(session(), times=True).svg
     assert ">0.003s<" in timed
     assert "sequence diagram of 11 records" in repr(first)
     assert first._repr_html_() == first.html
@@ -100,10 +100,10 @@ def test_diagram_is_deterministic_and_times_are_optional() -> None:
 def test_payloads_are_escaped() -> None:
     evil = b"<script>alert('x')</script>&"
     records = session(evil)
-    for view in (sequence_diagram(records), hex_view(records)):
-        assert "<script>" not in view.html
-        assert "&lt;script&gt;" in view.html
-    svg_of(sequence_diagram(records).html)  # still well-formed
+    for text in (sequence_diagram(records).svg, hex_view(records).html):
+        assert text is not None and "<script>" not in text
+        assert "&lt;script&gt;" in text
+    svg_of(sequence_diagram(records).svg)  # still well-formed
     assert "<script>" not in hex_view(session(b'"><img src=x onerror=alert(1)>')).html
 
 
@@ -112,15 +112,15 @@ def test_several_connections_are_numbered() -> None:
     other = [
         Record(r.time, 2, r.direction, r.kind, r.data, r.frame, r.header, r.text) for r in records
     ]
-    texts = texts_of(svg_of(sequence_diagram(records + other).html))
+    texts = texts_of(svg_of(sequence_diagram(records + other).svg))
     assert "#1 TCP connect" in texts and "#2 TCP connect" in texts
 
 
 def test_empty_and_long_transcripts() -> None:
-    assert "no traffic recorded yet" in sequence_diagram([]).html
+    assert "no traffic recorded yet" in sequence_diagram([]).svg
     assert "no traffic recorded yet" in hex_view([]).html
     many = session() * 30
-    assert "… 130 more records" in sequence_diagram(many, max_records=200).html
+    assert "… 130 more records" in sequence_diagram(many, max_records=200).svg
 
 
 def byte_spans(html: str) -> list[tuple[str, str]]:
@@ -219,7 +219,7 @@ def test_message_level_records_of_a_server_are_drawn_too() -> None:
         Record(0.2, 1, down, Kind.MESSAGE, b"You sent: hi", text="text 'You sent: hi'"),
         Record(0.3, 1, Direction.NONE, Kind.TCP_CLOSE, text="closed by the client: code 1000"),
     ]
-    svg = svg_of(sequence_diagram(records).html)
+    svg = svg_of(sequence_diagram(records).svg)
     assert texts_of(svg)[2:] == [
         "TCP connect",
         "text 'hi'",
@@ -229,3 +229,18 @@ def test_message_level_records_of_a_server_are_drawn_too() -> None:
     # The close has no direction, so it is a note across both lanes, not an arrow.
     rects = list(svg.iter("{http://www.w3.org/2000/svg}rect"))
     assert len(rects) == 3  # two lane heads and the note
+
+
+def test_pictures_show_in_untrusted_notebooks() -> None:
+    """JupyterLab renders image/svg+xml only when trusted and strips inline <svg>
+    from untrusted HTML; an <img> with a data: URL shows either way."""
+    import base64
+
+    view = sequence_diagram(session())
+    assert view.svg is not None and view._repr_svg_() == view.svg
+    match = re.fullmatch(
+        r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="[^"]*">', view.html
+    )
+    assert match and base64.b64decode(match.group(1)).decode() == view.svg
+    assert "<svg" not in view.html
+    assert "TEXT &#x27;Hello&#x27; [5 bytes]" in view.html  # the alt text lists the records

@@ -20,6 +20,7 @@ text is escaped before it goes into HTML or SVG.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "legend",
     "record_label",
     "sequence_diagram",
+    "svg_view",
 ]
 
 #: The colour of each part of a frame, keyed by ``explain()``'s ``Field.part``.
@@ -58,21 +60,49 @@ class HTMLView:
     """A piece of HTML that a notebook displays as such.
 
     Attributes:
-        html: The HTML (or SVG inside HTML) source.
+        html: The HTML source.
         summary: A one-line description, shown as the plain-text repr.
+        svg: For a picture, its SVG source, also offered as ``image/svg+xml``;
+            ``html`` then shows it as an ``<img>`` (see :func:`svg_view`).
     """
 
     html: str
     summary: str = "HTML view"
+    svg: str | None = None
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def _repr_svg_(self) -> str | None:
+        return self.svg
 
     def __repr__(self) -> str:
         return f"<{self.summary}>"
 
     def __str__(self) -> str:
         return self.html
+
+
+def svg_view(svg: str, summary: str, alt: str = "") -> HTMLView:
+    """Show an SVG picture so that an untrusted notebook shows it too.
+
+    JupyterLab renders ``image/svg+xml`` only in trusted notebooks (its SVG
+    renderer is not "safe"), and its HTML sanitizer strips inline ``<svg>``
+    from untrusted HTML, leaving the labels run together. An ``<img>`` with a
+    ``data:`` URL survives the sanitizer, so a freshly opened lesson shows the
+    picture before anything runs. The SVG itself is offered too.
+
+    Args:
+        svg: The SVG document.
+        summary: A one-line description, the plain-text repr.
+        alt: The image's text alternative (default: ``summary``).
+    """
+    data = base64.b64encode(svg.encode()).decode("ascii")
+    return HTMLView(
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{_attr(alt or summary)}">',
+        summary,
+        svg=svg,
+    )
 
 
 def _text(value: object) -> str:
@@ -436,7 +466,5 @@ def sequence_diagram(
             "no traffic recorded yet</text>"
         )
     parts.append("</svg>")
-    return HTMLView(
-        f'<div class="wslab-diagram">{"".join(parts)}</div>',
-        f"sequence diagram of {len(records)} records",
-    )
+    alt = "; ".join(record_label(r) for r in shown)
+    return svg_view("".join(parts), f"sequence diagram of {len(records)} records", alt)

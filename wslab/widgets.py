@@ -8,8 +8,24 @@
   payload, and see the frame's bytes (RFC 6455 section 5.2) change live.
 
 Every widget is an ``ipywidgets.VBox`` and keeps its parts as attributes
-(``chat.text``, ``chat.send_button``, ...), so lessons and tests can drive it
-from Python: ``chat.text.value = "hi"; chat.send_button.click()``.
+(``chat.text``, ``chat.close_button``, ...), so lessons and tests can drive it
+from Python: ``chat.send_text("hi")``, or ``chat.text.value = "hi";
+chat.text.submit()``.
+
+Enter sends exactly what is in the box. With ipywidgets' ``Text``, the box's
+value travels as state updates, which the front end holds back while the
+kernel is busy with the previous one, but Enter's "submit" message goes at
+once, so after fast typing the kernel could see Enter before the last
+letters (ipywidgets issue #1843, PR #4034). :class:`ChatInput` is a small
+anywidget whose front end sends the box's text *with* the submit message
+and clears the box itself, so the order of the updates does not matter.
+
+Before a cell runs (a freshly opened lesson, or the static site), a widget
+shows a short "run this cell" text instead of its repr: each widget's
+mimebundle carries a ``text/html`` fallback, which JupyterLab uses when it
+cannot render the widget. After a kernel restart, the front end marks every
+old widget view as disconnected; a chat window then says that the kernel
+went away and no longer takes input.
 
 Messages arrive on wslab's background thread. The widgets only ever *set
 trait values* from there (never print, never an Output widget): ipykernel
@@ -28,7 +44,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from .closing import CloseCode
 from .display import fields_table, frame_diagram, frame_hex, legend
@@ -37,7 +55,7 @@ from .frames import Frame, Opcode, encode
 from .loop import get_loop
 from .traffic import Direction, Kind, Record
 
-__all__ = ["ChatClient", "FrameExplorer", "TrafficLog"]
+__all__ = ["ChatClient", "ChatInput", "FrameExplorer", "TrafficLog", "side_by_side"]
 
 #: Seconds between two redraws of a widget that receives a burst of updates.
 _BATCH_SECONDS = 0.05
@@ -97,6 +115,123 @@ def _close_text(code: int | None, reason: str | None) -> str:
     return text + (f", reason {reason!r}" if reason else "")
 
 
+def _fallback(bundle: Any, text: str, extra_html: str = "") -> Any:
+    """Give a widget's mimebundle a plain-text and an HTML fallback.
+
+    JupyterLab shows the widget itself when it can; otherwise (no kernel yet,
+    an untrusted notebook, a static page) the HTML, and last the text.
+    """
+    if isinstance(bundle, tuple):  # (data, metadata), as anywidget returns it
+        return (_fallback(bundle[0], text, extra_html), bundle[1])
+    data = dict(bundle or {})
+    data["text/plain"] = text
+    data["text/html"] = (
+        '<div class="wslab-fallback" style="color: #555; border: 1px dashed #bbb; '
+        f'padding: 4px 8px; max-width: 640px">{html.escape(text)}{extra_html}</div>'
+    )
+    return data
+
+
+#: Styles of the chat window. ipywidgets adds ``jupyter-widgets-disconnected``
+#: to every view whose kernel went away (a restart), which these rules use.
+_CHAT_CSS = """<style>
+.wslab-chat .wslab-gone { display: none; }
+.wslab-chat .jupyter-widgets-disconnected .wslab-gone { display: inline; color: #b3261e; }
+.wslab-chat .jupyter-widgets-disconnected .wslab-live { display: none; }
+.wslab-chat .jupyter-widgets-disconnected input,
+.wslab-chat .jupyter-widgets-disconnected button { pointer-events: none; opacity: 0.5; }
+</style>"""
+
+_GONE = "● the kernel went away (restarted or shut down): run the cell that makes this chat again"
+
+
+class ChatInput(anywidget.AnyWidget):  # type: ignore[misc]
+    """A text box and a Send button; Enter or Send sends exactly what is in the box.
+
+    The front end sends ``{"event": "submit", "value": <the box's text>}``
+    and clears the box itself; :meth:`on_submit` callbacks get that text.
+
+    Attributes:
+        value: The box's text (synced both ways, for driving it from Python).
+        placeholder: The grey text of an empty box.
+        disabled: Whether typing and sending are off.
+    """
+
+    _esm = """
+    function render({ model, el }) {
+      const input = document.createElement("input");
+      input.type = "text";
+      input.className = "widget-input wslab-chat-input";
+      input.style.flex = "1 1 auto";
+      const button = document.createElement("button");
+      button.className = "jupyter-widgets jupyter-button widget-button";
+      button.textContent = "Send";
+      el.style.display = "flex";
+      el.style.gap = "4px";
+      el.append(input, button);
+      function update() {
+        if (input.value !== model.get("value")) input.value = model.get("value");
+        input.placeholder = model.get("placeholder");
+        input.disabled = button.disabled = model.get("disabled");
+      }
+      function submit() {
+        const value = input.value;
+        if (!value || model.get("disabled")) return;
+        model.send({ event: "submit", value });  // the text travels with Enter
+        input.value = "";
+        model.set("value", "");
+        model.save_changes();
+      }
+      input.addEventListener("input", () => {
+        model.set("value", input.value);
+        model.save_changes();
+      });
+      input.addEventListener("keydown", (event) => {
+        event.stopPropagation();  // keep JupyterLab's shortcuts out of the box
+        if (event.key === "Enter" && !event.isComposing) {
+          event.preventDefault();
+          submit();
+        }
+      });
+      button.addEventListener("click", submit);
+      model.on("change:value", update);
+      model.on("change:placeholder", update);
+      model.on("change:disabled", update);
+      update();
+    }
+    export default { render };
+    """
+    value = traitlets.Unicode("").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+    disabled = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._callbacks: list[Callable[[str], None]] = []
+        self.on_msg(self._on_front_end_msg)
+
+    def on_submit(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(text)`` when the student presses Enter or Send."""
+        self._callbacks.append(callback)
+
+    def submit(self) -> None:
+        """Send the box's text, as Enter does (for driving it from Python)."""
+        value, self.value = self.value, ""
+        self._submitted(value)
+
+    def _on_front_end_msg(self, _: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self._submitted(str(content.get("value", "")))
+
+    def _submitted(self, value: str) -> None:
+        if value and not self.disabled:
+            for callback in self._callbacks:
+                callback(value)
+
+    def __repr__(self) -> str:
+        return "<wslab.ChatInput>"
+
+
 def _url_of(server_or_url: Any) -> str:
     url = server_or_url if isinstance(server_or_url, str) else getattr(server_or_url, "url", None)
     if not isinstance(url, str):
@@ -150,26 +285,25 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         self._detail = ""
         self.status = widgets.HTML()
         self.messages = widgets.HTML(layout=widgets.Layout(border="1px solid #ccc"))
-        self.text = widgets.Text(
+        self.text = ChatInput(
             placeholder="Type a message, press Enter to send",
-            layout=widgets.Layout(flex="1 1 auto"),
             disabled=True,
+            layout=widgets.Layout(flex="1 1 auto"),
         )
-        self.send_button = widgets.Button(description="Send", disabled=True)
         self.close_button = widgets.Button(description="Close", disabled=True)
-        self.send_button.on_click(lambda _: self.send_text())
         self.close_button.on_click(lambda _: self.close_connection())
-        # Enter in the box: the front end sends a custom "submit" message.
-        self.text.on_msg(self._on_text_msg)
+        # Enter or Send in the box: the front end sends the text with the event.
+        self.text.on_submit(self._send_submitted)
         title = widgets.HTML(f"<b>Chat</b> as <b>{html.escape(name or 'guest')}</b>")
         super().__init__(
             [
                 widgets.HBox([title, self.status]),
                 self.messages,
-                widgets.HBox([self.text, self.send_button, self.close_button]),
+                widgets.HBox([self.text, self.close_button]),
             ],
             layout=widgets.Layout(width="100%", max_width="640px"),
         )
+        self.add_class("wslab-chat")
         self._redraw()
         self.client: Client | None = None
         try:
@@ -187,8 +321,13 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
     # Driving it from Python
 
     def send_text(self, text: str | None = None) -> None:
-        """Send ``text`` (or the text box's content) and clear the box."""
-        text = self.text.value if text is None else text
+        """Send ``text``, or the text box's content (then clear the box)."""
+        if text is None:
+            text, self.text.value = self.text.value, ""
+        self._send_submitted(text)
+
+    def _send_submitted(self, text: str) -> None:
+        """Send what the student submitted; say so in the window if it fails."""
         if not text:
             return
         if self.client is None:
@@ -198,8 +337,6 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
             self.client.send(text)
         except (WSLabError, TimeoutError, OSError) as error:
             self._notice(f"not sent: {error}")
-            return
-        self.text.value = ""
 
     def close_connection(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (section 7.1.2); the status follows it."""
@@ -233,14 +370,16 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         return self._state
 
     def __repr__(self) -> str:
-        # Short and stable: it is the text shown where widgets do not render.
         return f"<wslab.ChatClient {self.name or 'guest'!r} on {self.url}>"
 
-    # Callbacks: these run on wslab's background thread.
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return _fallback(super()._repr_mimebundle_(**kwargs), self.fallback_text())
 
-    def _on_text_msg(self, _: Any, content: dict[str, Any], buffers: Any) -> None:
-        if content.get("event") == "submit":
-            self.send_text()
+    def fallback_text(self) -> str:
+        """What shows in place of the widget before its cell runs."""
+        return f"Chat as {self.name or 'guest'}: run this cell to start the chat window."
+
+    # Callbacks: these run on wslab's background thread.
 
     def _on_open(self) -> None:
         self._set_state("open", "")
@@ -279,7 +418,10 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         colours = {"open": "#2e7d32", "error": "#b3261e", "closed": "#777"}
         colour = colours.get(state, "#b26a00")
         shown = html.escape(state + (f": {detail}" if detail else ""))
-        self.status.value = f'<span style="color: {colour}">● {shown}</span>'
+        self.status.value = (
+            f'{_CHAT_CSS}<span class="wslab-live" style="color: {colour}">● {shown}</span>'
+            f'<span class="wslab-gone">{html.escape(_GONE)}</span>'
+        )
         rows = "".join(
             f'<div style="color: #777"><i>{html.escape(line)}</i></div>'
             if line.startswith("[") or line.startswith("* ")
@@ -289,9 +431,7 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         self.messages.value = _scrolled_to_end(
             f'<div style="{_MONO}; font-size: 90%; padding: 2px 6px">{rows}</div>', "180px"
         )
-        is_open = state == "open"
-        self.text.disabled = not is_open
-        self.send_button.disabled = not is_open
+        self.text.disabled = state != "open"
         self.close_button.disabled = state not in ("open", "connecting")
 
 
@@ -365,6 +505,10 @@ class TrafficLog(widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "<wslab.TrafficLog: a live table of recorded traffic>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        text = "A live table of the recorded traffic: run this cell to start it."
+        return _fallback(super()._repr_mimebundle_(**kwargs), text)
 
     def clear(self) -> None:
         """Empty the table; new records keep arriving."""
@@ -488,6 +632,11 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
         shown = self.data.hex(" ") if self.data is not None else f"invalid: {self.error}"
         return f"<wslab.FrameExplorer: {shown}>"
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        text = "The frame explorer: run this cell to change the fields and watch the bytes."
+        picture = "" if self.data is None else frame_hex(self.data).html
+        return _fallback(super()._repr_mimebundle_(**kwargs), text, picture)
+
     def _payload(self) -> bytes:
         text: str = self.payload.value
         if self.payload_as.value == "text":
@@ -533,3 +682,22 @@ class FrameExplorer(widgets.VBox):  # type: ignore[misc]
             + frame_diagram(data).html
             + fields_table(data).html
         )
+
+
+class _Row(widgets.HBox):  # type: ignore[misc]
+    """Widgets side by side, with the fallbacks of its children."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        texts = [
+            child.fallback_text() if hasattr(child, "fallback_text") else repr(child)
+            for child in self.children
+        ]
+        return _fallback(super()._repr_mimebundle_(**kwargs), " ".join(texts))
+
+    def __repr__(self) -> str:
+        return f"<wslab side by side: {len(self.children)} widgets>"
+
+
+def side_by_side(*children: Any) -> widgets.HBox:
+    """Show widgets next to each other, e.g. two chat windows."""
+    return _Row(list(children))
