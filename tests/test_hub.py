@@ -226,6 +226,7 @@ window.open_ws = (path) => {
   const ws = new WebSocket(url.href);
   ws.onopen = () => events.push("open");
   ws.onmessage = (event) => events.push("message " + event.data);
+  ws.onerror = () => events.push("error");
   ws.onclose = (event) => events.push(`close ${event.code} ${event.reason} ${event.wasClean}`);
   window.ws = ws;
 };
@@ -361,7 +362,14 @@ def test_proxy_makes_its_own_handshake(students: dict[str, Student], witness: Wi
         page.evaluate("open_ws('handshake')")
         assert page_events(page, 1) == ["open"]
         wait_until(lambda: sent, 10, what="Chromium reported its handshake")
-        received = next(r for r in witness.requests[before:] if r.path == "/handshake")
+
+        def received_handshakes() -> list[Request]:
+            return [r for r in witness.requests[before:] if r.path == "/handshake"]
+
+        # The page's open event comes first: the proxy accepts the browser's
+        # handshake before it opens its own to the server.
+        wait_until(received_handshakes, 10, what="the server received the handshake")
+        received = received_handshakes()[0]
         browser_key = sent[0]["Sec-WebSocket-Key"]
         assert received.headers["Sec-WebSocket-Key"] != browser_key
         hub_origin = student.public_url("")
@@ -388,9 +396,10 @@ def test_proxy_turns_a_refused_handshake_into_open_then_1006(
 
     The proxy accepts the browser's handshake (101) before it connects
     upstream; when the server answers 403 it drops the connection: the page
-    sees ``open``, then ``close`` with 1006 and ``wasClean`` false, and never
-    the status or its reason. A plain ``GET`` of a refused page does show
-    the 403.
+    sees ``open``, then ``close`` with 1006 and ``wasClean`` false (no
+    ``error``), and never the status or its reason. (Straight to a server, a
+    refused handshake gives ``error`` and ``close`` 1006, never ``open``.) A
+    plain ``GET`` of a refused page does show the 403.
     """
     student = students["stu1"]
     page = witness_page(student, witness)
