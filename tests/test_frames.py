@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.utils import apply_mask as websockets_apply_mask
 
+from wslab import utils
 from wslab.errors import ProtocolError
 from wslab.frames import (
     Frame,
@@ -272,28 +275,57 @@ class TestEncodeChecks:
 
 
 class TestMasking:
-    """Section 5.3: the payload is XORed with the 4-byte key, repeated."""
+    """Section 5.3: the payload is XORed with the 4-byte key, repeated.
 
-    # Both sides of the 8 KiB switch between the two ways _xor() masks.
-    @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 1000, 8191, 8192, 8193, 8195, 65537])
+    ``frames.apply_mask`` is the RFC's formula written out; ``utils.apply_mask``
+    is the fast one that encode() and the decoder use. Both must agree with
+    the formula and with websockets' own apply_mask, whatever the length.
+    """
+
+    # Around every way utils.apply_mask cuts a payload: by 4, and by 16 KiB pieces.
+    SIZES: ClassVar[list[int]] = [
+        *range(10),
+        1000,
+        16383,
+        16384,
+        16385,
+        16387,
+        32768,
+        32771,
+        65537,
+    ]
+
+    @pytest.mark.parametrize("size", SIZES)
     def test_matches_the_rfc_formula(self, size: int) -> None:
         """'octet i of the transformed data is octet i XOR octet i MOD 4 of the key'."""
         data = bytes(i * 7 % 256 for i in range(size))
         expected = bytes(b ^ RFC_MASK[i % 4] for i, b in enumerate(data))
-        assert apply_mask(data, RFC_MASK) == expected
-        assert apply_mask(expected, RFC_MASK) == data
+        for mask in (apply_mask, utils.apply_mask, websockets_apply_mask):
+            assert mask(data, RFC_MASK) == expected
+            assert mask(expected, RFC_MASK) == data
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.binary(max_size=40000), key=st.binary(min_size=4, max_size=4))
+    def test_fast_and_reference_agree(self, data: bytes, key: bytes) -> None:
+        assert utils.apply_mask(data, key) == apply_mask(data, key)
 
     def test_one_mebibyte(self) -> None:
         data = bytes(range(256)) * 4096
-        masked = apply_mask(data, RFC_MASK)
-        assert len(masked) == 2**20
-        assert masked[-4:] == bytes(b ^ k for b, k in zip(data[-4:], RFC_MASK, strict=True))
-        assert apply_mask(masked, RFC_MASK) == data
+        masked = utils.apply_mask(data, RFC_MASK)
+        assert masked == websockets_apply_mask(data, RFC_MASK)
+        assert masked[-7:] == apply_mask(data[-8:], RFC_MASK)[-7:]
+        assert utils.apply_mask(masked, RFC_MASK) == data
 
     def test_accepts_bytes_like(self) -> None:
-        assert apply_mask(bytearray(b"Hello"), memoryview(RFC_MASK)) == bytes.fromhex(
-            "7f 9f 4d 51 58"
-        )
+        hello = bytes.fromhex("7f 9f 4d 51 58")
+        assert apply_mask(bytearray(b"Hello"), memoryview(RFC_MASK)) == hello  # type: ignore[arg-type]
+        assert utils.apply_mask(bytearray(b"Hello"), RFC_MASK) == hello
+        assert utils.apply_mask(memoryview(b"xHello")[1:], RFC_MASK) == hello
+
+    def test_encode_masks_with_the_fast_path(self) -> None:
+        payload = bytes(range(256)) * 300
+        data = encode(Frame(Opcode.BINARY, payload), RFC_MASK)
+        assert data[-len(payload) :] == apply_mask(payload, RFC_MASK)
 
     def test_new_mask_key(self) -> None:
         keys = {new_mask_key() for _ in range(8)}
@@ -479,3 +511,45 @@ class TestRoundTrip:
     @given(data=st.binary(max_size=300), key=st.binary(min_size=4, max_size=4))
     def test_mask_twice_is_identity(self, data: bytes, key: bytes) -> None:
         assert apply_mask(apply_mask(data, key), key) == data
+
+
+class TestPartialPayload:
+    """Sections 5.3 and 8.1: the start of a frame's payload, before the frame is complete."""
+
+    def test_pieces_of_the_masked_hello(self) -> None:
+        data = bytes.fromhex("81 85 37 fa 21 3d 7f 9f 4d 51 58")
+        decoder = FrameDecoder(Side.SERVER)
+        assert decoder.feed(data[:5]) == [] and decoder.peek_header() is None
+        assert decoder.read_partial() == b""
+        assert decoder.feed(data[5:7]) == []
+        header = decoder.peek_header()
+        assert header is not None and (header.opcode, header.length) == (Opcode.TEXT, 5)
+        assert decoder.read_partial() == b"H"
+        assert decoder.read_partial() == b""  # each byte once
+        assert decoder.feed(data[7:9]) == []
+        assert decoder.read_partial() == b"el"  # the key lines up: it starts at octet 1
+        assert decoder.feed(data[9:]) == [Frame(Opcode.TEXT, b"Hello")]  # the whole payload
+        assert decoder.peek_header() is None
+
+    def test_header_errors_show_at_once(self) -> None:
+        decoder = FrameDecoder(Side.SERVER)
+        with pytest.raises(ProtocolError, match="not masked"):
+            decoder.feed(b"\x81\x7e\x01\x00" + b"x" * 10)
+        with pytest.raises(ProtocolError, match="not masked"):
+            decoder.peek_header()
+
+    @settings(max_examples=80, deadline=None)
+    @given(frame=frames(), mask_key=mask_keys, cuts=st.lists(st.integers(0, 2**17), max_size=8))
+    def test_reading_partial_payloads_changes_no_frame(
+        self, frame: Frame, mask_key: bytes | None, cuts: list[int]
+    ) -> None:
+        data = encode(frame, mask_key) + encode(Frame(Opcode.PING, b"next"), mask_key)
+        decoder = FrameDecoder(side_for(mask_key), max_size=None)
+        received: list[Frame] = []
+        seen = b""
+        for chunk in split(data, cuts):
+            received += decoder.feed(chunk)
+            if not received:
+                seen += decoder.read_partial()
+        assert received == [frame, Frame(Opcode.PING, b"next")]
+        assert frame.payload.startswith(seen)

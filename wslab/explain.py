@@ -9,9 +9,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from . import utils
 from .closing import parse_close
 from .errors import ProtocolError
-from .frames import Opcode, apply_mask, parse_header
+from .frames import Opcode, parse_header
 
 __all__ = ["Explanation", "Field", "explain"]
 
@@ -136,7 +137,7 @@ def explain(data: bytes) -> Explanation:
 
 
 def _payload_field(raw: bytes, mask_key: bytes | None, opcode: int, start: int) -> Field:
-    payload = apply_mask(raw, mask_key) if mask_key is not None else raw
+    payload = utils.apply_mask(raw, mask_key) if mask_key is not None else raw
     bits = f"{start * 8}-{(start + len(raw)) * 8 - 1}" if raw else "-"
     meaning = f"{len(raw)} bytes" + (", unmasked shown as value" if mask_key else "")
     value: object = payload
