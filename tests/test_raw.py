@@ -8,10 +8,15 @@ they exercise. Independent clients (websockets) play the well-behaved peers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import select
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,13 +24,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from _util import launch_chromium
+from _util import launch_chromium, wait_until
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from wslab.errors import HandshakeError, ServerStartError
 from wslab.raw import ConnectionClosed, Handler, Peer, RawClient, RawServer
+from wslab.rules import Limits
 
 # The example key and answer of RFC 6455 section 1.3.
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -86,8 +92,19 @@ def read_all(sock: socket.socket) -> bytes:
 
 def open_ws(server: RawServer) -> tuple[socket.socket, bytes]:
     """Do the opening handshake by hand; return the socket and any extra bytes."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    sock.sendall(handshake_bytes(server.port))
+    return open_ws_at(server.port)
+
+
+def open_ws_at(
+    port: int, path: str = "/chat", *, rcvbuf: int | None = None
+) -> tuple[socket.socket, bytes]:
+    """Like :func:`open_ws` for any port; ``rcvbuf`` shrinks the receive buffer first."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect()
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(handshake_bytes(port, path))
     data = read_until(sock, b"\r\n\r\n")
     head, _, rest = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 "), head
@@ -383,8 +400,308 @@ def test_port_in_use_and_bad_port_raise_server_start_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ServerStartError, match=f"port {port} is already in use"):
             RawServer(port=port).start()
-    with pytest.raises(ServerStartError, match="70000 is not a TCP port"):
+    with pytest.raises(ServerStartError, match="got 70000"):
         RawServer(port=70000).start()
+
+
+# -- misbehaving clients (issue 9): nobody may block anybody -------------------------
+
+
+def flood_with_pings(sock: socket.socket, limit: int = 64 * 2**20) -> int:
+    """Send pings and never read the pongs until the server stops reading; return bytes sent.
+
+    The pongs fill our small receive buffer, then the server's send buffer;
+    a server that went on reading would have to hold them all.
+    """
+    burst = masked(0x89, b"x" * 125) * 512
+    sock.settimeout(2.0)
+    pushed = 0
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        while pushed < limit:
+            sock.sendall(burst)
+            pushed += len(burst)
+    return pushed
+
+
+def recv_until(ws: ClientConnection, expected: str | bytes) -> None:
+    """Read messages until ``expected`` arrives (others may come first)."""
+    while (message := ws.recv(timeout=5)) != expected:
+        assert isinstance(message, str) and message.startswith("* "), message
+
+
+def is_closed(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (without reading what it sent)."""
+    if not select.select([sock], [], [], 0)[0]:
+        return False
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
+def stop_returns(server: RawServer) -> bool:
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(30)  # a liveness bound, not a speed target
+    return not stopper.is_alive()
+
+
+def test_a_client_that_pings_without_reading_blocks_nobody() -> None:
+    """Issue 9, 2.1: its pongs pile up, yet newcomers, broadcasts and stop() go on."""
+    srv = RawServer("chat", port=0).start()
+    try:
+        flooder, _ = open_ws_at(srv.port, "/chat?name=flooder", rcvbuf=4096)
+        with flooder, connect(srv.url + "?name=ada", open_timeout=5) as ada:
+            pushed = flood_with_pings(flooder)
+            assert pushed < 64 * 2**20, "the server read pings whose pongs it could not send"
+            with connect(srv.url + "?name=bob", open_timeout=5) as bob:  # 101 at once
+                recv_until(bob, "* bob joined")
+                bob.send("hello")
+                recv_until(ada, "bob: hello")
+            assert stop_returns(srv), "stop() hangs on a client that pings without reading"
+    finally:
+        srv.stop()
+
+
+def test_handshake_timeout_is_a_deadline_for_the_whole_request() -> None:
+    """Issue 9, 2.3: a request sent a byte at a time is cut at the deadline (slowloris)."""
+    with RawServer("echo", port=0, handshake_timeout=1.0).start() as srv:
+        request = handshake_bytes(srv.port)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            for sent in range(len(request)):
+                with contextlib.suppress(ConnectionError):
+                    sock.sendall(request[sent : sent + 1])
+                if select.select([sock], [], [], 0.2)[0]:
+                    break  # The server answered, or closed.
+            assert sent < len(request) - 1, "the server waited for the whole slow request"
+            assert is_closed(sock)
+
+
+def test_connections_in_their_handshake_are_limited() -> None:
+    """Issue 9, 2.3: idle connections hold at most max_handshaking threads; clients get in."""
+
+    def client_threads() -> int:
+        return sum(thread.name == "wslab-raw-client" for thread in threading.enumerate())
+
+    with RawServer("echo", port=0, limits=Limits(max_handshaking=4)).start() as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(20)]
+        try:
+            # The oldest make room for the newest, so 16 of the 20 are closed ...
+            wait_until(lambda: sum(map(is_closed, idle)) >= 16, what="16 idle connections closed")
+            wait_until(lambda: client_threads() <= 4, what="at most 4 handshake threads")
+            # ... and a real client still gets in.
+            with connect(srv.url, open_timeout=5) as ws:
+                assert_still_serving(ws)
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_keepalive_pings_a_quiet_client_and_closes_one_that_never_answers() -> None:
+    """Issue 9, 2.3: pings after the handshake (5.5.2); no pong means 1011, then TCP closes."""
+    limits = Limits(ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
+    with RawServer("echo", port=0, limits=limits).start() as srv:
+        sock, rest = open_ws(srv)
+        with sock:
+            data = rest + read_all(sock)  # ... and never a pong from us
+        assert parse_server_frames(data)[0][0] == 0x89  # a ping
+        assert close_code_of(data) == 1011  # then "keepalive ping timeout"
+        # A client that answers pings (websockets does) stays as long as it likes.
+        with connect(srv.url, open_timeout=5) as ws:
+            time.sleep(1.0)  # five ping intervals
+            assert_still_serving(ws)
+
+
+EMFILE_SERVER = """
+import os, resource, socket, sys
+from wslab.raw import RawServer
+
+calls = 0
+accept = socket.socket.accept
+
+def counted(self):
+    global calls
+    calls += 1
+    return accept(self)
+
+socket.socket.accept = counted
+server = RawServer("echo", port=0).start()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used + 2, hard))  # room for 2 clients
+print(server.port, flush=True)
+for line in sys.stdin:
+    if line.strip() != "calls":
+        break
+    print(calls, flush=True)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+server.stop()
+"""
+
+
+def test_out_of_file_descriptors_the_server_waits_then_recovers() -> None:
+    """Issue 9, 2.8: accept() failing with EMFILE must not spin at 100 % CPU."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EMFILE_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def ask() -> int:
+        stdin.write("calls\n")
+        stdin.flush()
+        assert select.select([stdout], [], [], 30)[0], "the server process does not answer"
+        return int(stdout.readline())
+
+    try:
+        assert select.select([stdout], [], [], 30)[0], "the server process did not start"
+        port = int(stdout.readline())
+        # Two clients take the last descriptors; the others wait in the backlog.
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
+        wait_until(lambda: ask() > 3, what="accept() was called for the waiting clients")
+        before = ask()
+        time.sleep(1.0)
+        # A spinning accept loop calls accept() hundreds of thousands of times a second.
+        assert ask() - before < 100, "the accept loop spins while out of file descriptors"
+        for sock in clients:
+            sock.close()  # Their descriptors come back to the server ...
+        url = f"ws://127.0.0.1:{port}/chat"
+        with connect(url, open_timeout=10) as ws:  # ... and it serves again.
+            assert_still_serving(ws)
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.write("stop\n")
+            stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stdout.close()
+
+
+def test_a_chat_member_that_never_reads_stalls_nobody() -> None:
+    """Issue 9, 2.8: the room goes on at once, however long the server would wait for it."""
+    limits = Limits(send_timeout=600.0)  # a stall would last ten minutes
+    with RawServer("chat", port=0, limits=limits).start() as srv:
+        sleeper, _ = open_ws_at(srv.port, "/chat?name=sleeper", rcvbuf=4096)
+        with (
+            sleeper,
+            connect(srv.url + "?name=talker", open_timeout=5, max_queue=None) as talker,
+            connect(srv.url + "?name=listener", open_timeout=5, max_queue=None) as listener,
+        ):
+            body = "x" * 65536  # 100 of them: more than the sleeper's socket buffers hold
+            for i in range(100):
+                talker.send(f"{i} {body}")
+            for i in range(100):
+                recv_until(listener, f"talker: {i} {body}")
+
+
+def test_listening_beyond_this_machine_needs_allow_remote() -> None:
+    """Issue 9, 2.8: one bind rule for both servers (wslab.rules.check_bind)."""
+    with pytest.raises(ServerStartError, match="allow_remote=True"):
+        RawServer("echo", host="0.0.0.0", port=0)
+    with pytest.warns(UserWarning, match="other machines"):
+        srv = RawServer("echo", host="::", port=8080, allow_remote=True)
+    # A server on every interface is reached on loopback, as wslab.serve() says.
+    assert srv.url == "ws://[::1]:8080/chat"
+    assert srv.page_url == "http://[::1]:8080/"
+
+
+# -- frames before a broken one (issue 9, 2.9) ----------------------------------------------
+
+#: Autobahn's cases: good frames, then a broken one and more, all in one write.
+BEFORE_A_BROKEN_FRAME = {
+    "3.2 RSV2 set": (masked(0x81, b"Hello"), masked(0xA1, b"Hello")),
+    "4.1.3 reserved opcode 5": (masked(0x81, b"Hello"), masked(0x85, b"")),
+    "4.2.3 reserved opcode 0xB": (masked(0x81, b"Hello"), masked(0x8B, b"")),
+    "5.15 continuation of nothing": (
+        masked(0x01, b"Hel") + masked(0x80, b"lo"),
+        masked(0x00, b"x") + masked(0x81, b"more"),
+    ),
+    "invalid UTF-8": (masked(0x81, b"Hello"), masked(0x81, b"caf\xc3")),
+}
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"), BEFORE_A_BROKEN_FRAME.values(), ids=BEFORE_A_BROKEN_FRAME.keys()
+)
+def test_a_message_before_a_broken_frame_is_answered_before_the_close(
+    server: RawServer, good: bytes, bad: bytes
+) -> None:
+    """Section 7.1.7 fails the connection at the broken frame, not before it."""
+    sock, _ = open_ws(server)
+    with sock:
+        sock.sendall(good + bad + masked(0x89, b"after"))
+        frames = parse_server_frames(read_all(sock))
+    assert frames[0] == (0x81, b"You sent: Hello")
+    assert [first for first, _ in frames[1:]] == [0x88]  # then the close, and nothing else
+
+
+def test_a_message_and_a_close_in_one_write_are_both_answered(server: RawServer) -> None:
+    sock, _ = open_ws(server)
+    with sock:
+        sock.sendall(masked(0x81, b"Hello") + masked(0x88, struct.pack("!H", 1000)))
+        frames = parse_server_frames(read_all(sock))
+    assert frames == [(0x81, b"You sent: Hello"), (0x88, struct.pack("!H", 1000))]
+
+
+# -- HTTP: the rules of wslab.rules (issue 9, 2.7) ----------------------------------------------
+
+
+def request_with(port: int, *lines: str, method: str = "GET", path: str = "/chat") -> bytes:
+    """The RFC's handshake with more header lines (which may repeat a header)."""
+    head = handshake_bytes(port, path).decode().replace("GET ", f"{method} ", 1)
+    return (head[:-2] + "".join(f"{line}\r\n" for line in lines) + "\r\n").encode()
+
+
+def plain(port: int, method: str, path: str = "/") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+def test_requests_the_rfc_refuses_get_400() -> None:
+    """RFC 6455 4.2.1 and RFC 9110: one Host, one Upgrade, no body, no control bytes."""
+    with RawServer("echo", port=0).start() as srv:
+        port = srv.port
+        frame = masked(0x81, b"hello")
+        refused = {
+            "two Hosts": request_with(port, f"Host: evil.example:{port}"),
+            "two Upgrades": request_with(port, "Upgrade: websocket"),
+            "Transfer-Encoding": request_with(port, "Transfer-Encoding: chunked"),
+            "NUL byte": request_with(port, "X-Name: a\0b"),
+            "a body": request_with(port, f"Content-Length: {len(frame)}") + frame,
+            "no Host": handshake_bytes(port, Host=None),  # type: ignore[arg-type]
+        }
+        for case, request in refused.items():
+            status, data = http_status(port, request)
+            assert status == 400, f"{case}: {status}"
+            assert b"You sent" not in data, f"{case}: the body was taken for frames"
+
+
+def test_the_page_answers_get_and_head_and_only_them() -> None:
+    with RawServer("echo", port=0).start() as srv:
+        status, data = http_status(srv.port, plain(srv.port, "HEAD"))
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert status == 200 and body == b"" and b"Content-Length: " in head
+        for method in ("POST", "PUT", "OPTIONS", "DELETE"):
+            status, data = http_status(srv.port, plain(srv.port, method))
+            assert status == 405 and b"\r\nAllow: GET, HEAD\r\n" in data, method
+
+
+def test_a_plain_get_on_the_websocket_path_gets_426_naming_websocket(server: RawServer) -> None:
+    """RFC 9110 15.5.22: a 426 says which protocol to upgrade to."""
+    status, data = http_status(server.port, plain(server.port, "GET", "/chat"))
+    assert status == 426 and b"\r\nUpgrade: websocket\r\n" in data
+
+
+def test_an_https_origin_is_not_the_pages_origin(server: RawServer) -> None:
+    """RFC 6454: the scheme is part of the origin; the page is served over http."""
+    origin = f"Origin: https://127.0.0.1:{server.port}"
+    status, _ = http_status(server.port, request_with(server.port, origin))
+    assert status == 403
 
 
 # -- the chat handler ------------------------------------------------------------------
