@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import select
 import signal
 import socket
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from test_raw import flood_with_pings, open_ws_at
 from websockets.sync.client import connect
 
 import wslab
@@ -25,13 +28,22 @@ def wslab_command(*args: str) -> list[str]:
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+def serving(
+    *args: str, ignore_sigint: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """Run ``wslab serve ARGS --port 0``; yield the process, its ws URL and page URL.
 
     The process is always stopped: Ctrl-C (SIGINT) if the test did not, then kill.
+
+    Args:
+        ignore_sigint: Start it with SIGINT ignored, as a shell starts a
+            background job (``make test &``), which the child inherits.
     """
+    command = wslab_command("serve", "--port", "0", *args)
+    if ignore_sigint:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     proc = subprocess.Popen(
-        wslab_command("serve", "--port", "0", *args),
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,3 +159,61 @@ def test_ctrl_c_closes_connected_clients_with_1001(impl: str) -> None:
             with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedOK
                 ws.recv(timeout=10)
             assert ws.close_code == 1001
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ctrl_c_stops_a_server_whose_parent_ignores_sigint(impl: str) -> None:
+    """Issue 9, 2.11: the child of ``make test &`` or nohup inherits an ignored SIGINT."""
+    with serving("--impl", impl, ignore_sigint=True) as (proc, _url, _page):
+        assert stop_with_ctrl_c(proc) == 0
+        assert proc.stdout is not None and "Stopped." in proc.stdout.read()
+
+
+# -- Ctrl-C stops the raw server, whatever its clients do (issue 9) ---------------------
+
+
+def ping_flood(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """2.1: pings whose pongs are never read, so the server's writes to it block."""
+    flooder, _ = open_ws_at(port, "/chat?name=flooder", rcvbuf=4096)
+    stack.enter_context(flooder)
+    flood_with_pings(flooder)
+
+
+def slow_handshakes(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """2.3: connections that never finish their request (slowloris)."""
+    for _ in range(50):
+        sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
+        sock.sendall(b"GET /chat HTTP/1.1\r\n")
+
+
+def chat_sleeper(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """2.8: a chat member that never reads while another talks a lot."""
+    sleeper, _ = open_ws_at(port, "/chat?name=sleeper", rcvbuf=4096)
+    stack.enter_context(sleeper)
+    talker = stack.enter_context(connect(url + "?name=talker", open_timeout=10, max_queue=None))
+    for i in range(100):
+        talker.send(f"{i} {'x' * 65536}")
+
+
+def silent_client(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """A client that reads nothing, so it never answers the server's close frame."""
+    sock, _ = open_ws_at(port, "/chat?name=silent")
+    stack.enter_context(sock)
+
+
+ATTACKS: dict[str, Callable[[contextlib.ExitStack, int, str], None]] = {
+    "ping flood": ping_flood,
+    "slow handshakes": slow_handshakes,
+    "chat member that never reads": chat_sleeper,
+    "client that never answers the close": silent_client,
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_ctrl_c_stops_the_raw_server_whatever_its_clients_do(attack: str) -> None:
+    with serving("--impl", "raw", "--handler", "chat") as (proc, url, _page):
+        port = urllib.parse.urlsplit(url).port
+        assert port is not None
+        with contextlib.ExitStack() as stack:
+            ATTACKS[attack](stack, port, url)
+            assert stop_with_ctrl_c(proc) == 0

@@ -13,7 +13,9 @@ chat) handler on ``ws://127.0.0.1:8080/chat`` and the browser chat page on
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from . import __version__
@@ -101,6 +103,9 @@ def _serve(args: argparse.Namespace) -> None:
         "origins": args.origins,
         "max_size": args.max_size,
         "max_clients": args.max_clients,
+        # Typing --host on the command line is the explicit opt-in that both
+        # servers ask for before they listen on anything but loopback.
+        "allow_remote": True,
     }
     if not args.path.startswith("/"):
         raise ServerStartError(f"--path must start with '/', e.g. /chat, got {args.path!r}")
@@ -117,9 +122,7 @@ def _serve(args: argparse.Namespace) -> None:
     else:
         from . import server
 
-        # Typing --host on the command line is the explicit opt-in that
-        # wslab.serve() asks for before it listens on anything but loopback.
-        server.run(args.handler, args.host, args.port, args.path, allow_remote=True, **options)
+        server.run(args.handler, args.host, args.port, args.path, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":
         parser.print_help()
         return 2
+    _stop_on_ctrl_c()
     try:
         _serve(args)
     except ServerStartError as error:
@@ -141,6 +145,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass  # Ctrl-C during start-up: nothing to clean up.
     print("Stopped.")
     return 0
+
+
+def _stop_on_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) stop the server, even if our parent ignores it.
+
+    A shell starts background jobs (``make test &``, ``nohup``) with SIGINT
+    ignored, and a child inherits that; Python then never installs its
+    handler, so Ctrl-C, or a test's SIGINT, would do nothing at all.
+    """
+    if threading.current_thread() is threading.main_thread():  # main() may run in a thread
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":
