@@ -107,6 +107,13 @@ class TestResume:
         assert resume.duplicates == 3
         assert resume.last_id == 6
 
+    def test_a_welcome_sets_the_start_but_is_no_event(self) -> None:
+        resume = Resume()
+        assert not resume.accept({"type": "welcome", "last_id": 7})
+        assert resume.last_id == 7
+        assert not resume.accept({"type": "welcome", "last_id": 3})  # already started
+        assert resume.last_id == 7 and resume.duplicates == 0
+
     def test_events_without_ids_always_pass(self) -> None:
         resume = Resume(last_id=10)
         assert resume.accept({"type": "ack", "ref": "x-1"})

@@ -392,6 +392,10 @@ class Proxy(ChildProcess):
             self.ca.configure_trust(context)
         return context
 
+    def last_line(self) -> str:
+        # nginx's lines start with "date time [level] pid#tid: ": keep the message.
+        return re.sub(r"^[\d/]+ [\d:]+ \[\w+\] \d+#\d+: ", "", super().last_line())
+
     def access_log(self) -> list[str]:
         """The lines of nginx's access log: one per request, as operators see them."""
         path = self.directory / "access.log"
@@ -410,7 +414,12 @@ def nginx_config(
     """The ``nginx.conf`` for a WebSocket reverse proxy; every line says why."""
     servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=2s;" for u in upstreams)
     policy = _BALANCE[balance]
-    seconds = f"{idle_timeout:g}s"
+    # nginx takes whole units: 60s, or 500ms for the lessons' short timeouts.
+    seconds = (
+        f"{idle_timeout:g}s"
+        if idle_timeout == int(idle_timeout)
+        else f"{idle_timeout * 1000:.0f}ms"
+    )
     upgrade = (
         """
             # Hop-by-hop headers (RFC 9110 7.6.1) are not forwarded by default:

@@ -221,10 +221,18 @@ class Resume:
     def accept(self, event: Envelope) -> bool:
         """Whether ``event`` is new; an event without an id is always new.
 
+        A ``welcome`` (the server's first word to a new client) is not an
+        event: it sets where to resume from, if nothing was seen yet.
+
         Ids increase by one in a chat of :mod:`wslab.scale`, but any increasing
         sequence works: a gap is not an error here (the server may trim its
         history), only an id not above ``last_id`` is a duplicate.
         """
+        if event.get("type") == "welcome":
+            # Where a new connection starts: resume from here even with no event yet.
+            if self.last_id is None and isinstance(event.get("last_id"), int):
+                self.last_id = event["last_id"]
+            return False
         event_id = event.get("id")
         if not isinstance(event_id, int):
             return True

@@ -32,7 +32,9 @@ Protocol (JSON text messages):
   plain text (a message without a ref), or ``/name Bob``;
 * server to client: ``{"id": 12, "type": "message", "name": "alice", "text":
   "hi", "ref": "c1-7"}``, ``{"id": 13, "type": "notice", "text": "* bob
-  joined"}``, and ``{"type": "ack", "ref": "c1-7", "id": 12}`` to the sender.
+  joined"}``, ``{"type": "ack", "ref": "c1-7", "id": 12}`` to the sender,
+  and first of all, to a client that does not resume, ``{"type": "welcome",
+  "last_id": 11}``: where it may resume from.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ class Bus(Protocol):
     async def history(self, after: int) -> list[str]:
         """The kept events with an id above ``after``, oldest first (JSON texts)."""
 
+    async def current_id(self) -> int:
+        """The id of the newest event published (0 before the first)."""
+
     async def close(self) -> None:
         """Stop delivering and disconnect."""
 
@@ -135,6 +140,9 @@ class LocalBus:
 
     async def history(self, after: int) -> list[str]:
         return [text for event_id, text in self._events if event_id > after]
+
+    async def current_id(self) -> int:
+        return self.last_id
 
     async def close(self) -> None:
         self._deliver = None
@@ -216,6 +224,9 @@ class ValkeyBus:
         texts = await self._client.zrangebyscore(self._keys[1], f"({after}", "+inf")
         return [str(text) for text in texts]
 
+    async def current_id(self) -> int:
+        return int(await self._client.get(self._keys[0]) or 0)
+
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
@@ -268,8 +279,11 @@ class ResumableChat(Chat):
         self.bus: Bus = bus if bus is not None else LocalBus()
         self.label = label
         self._joining: dict[ServerConnection, _Joining] = {}
-        self._started = False
-        self._draining = False
+        self._started: asyncio.Task[None] | None = None
+        self._draining: int | None = None  # the close code, once draining
+        #: The newest id this process has seen from the bus: a new member's
+        #: starting point, since the bus delivers every later id after it.
+        self.last_delivered = 0
 
     def __repr__(self) -> str:
         label = f" {self.label}" if self.label else ""
@@ -277,18 +291,27 @@ class ResumableChat(Chat):
 
     async def start(self) -> None:
         """Subscribe to the bus (done by the first connection if not before)."""
-        if not self._started:
-            self._started = True
-            await self.bus.start(self._from_bus)
+        if self._started is None:
+            self._started = asyncio.create_task(self._subscribe())
+        await asyncio.shield(self._started)
+
+    async def _subscribe(self) -> None:
+        await self.bus.start(self._from_bus)
+        # Subscribed first, then asked: any id up to this one is already past.
+        self.last_delivered = max(self.last_delivered, await self.bus.current_id())
 
     def _from_bus(self, text: str, event_id: int) -> None:
         """An event from the bus: to every member, and to those still catching up."""
+        self.last_delivered = max(self.last_delivered, event_id)
         for joining in self._joining.values():
             joining.events.append((event_id, text))
         self.broadcast(text)
 
     async def __call__(self, ws: ServerConnection) -> None:
         await self.start()
+        if self._draining is not None:  # arrived while leaving: go to a sibling
+            await close_or_abort(ws, self._draining, "service restart")
+            return
         path = ws.request.path if ws.request is not None else ""
         notice = self.room.join(ws, path)
         _set_client_name(ws, self.room.names[ws])
@@ -303,7 +326,7 @@ class ResumableChat(Chat):
             self.members.pop(ws, None)
             member.queue.put_nowait(None)  # tells the writer to finish
             leave = self.room.leave(ws)
-            if leave is not None and not self._draining:
+            if leave is not None and self._draining is None:
                 with contextlib.suppress(Exception):
                     await self.bus.publish({"type": "notice", "text": leave.message})
             with contextlib.suppress(ConnectionClosed):
@@ -312,19 +335,22 @@ class ResumableChat(Chat):
     async def _catch_up(self, ws: ServerConnection, last_id: int | None) -> _Member:
         """Queue the history after ``last_id``, then make ``ws`` a live member.
 
-        Live events that arrive while the history is read are buffered and
-        queued after it, skipping ids already queued: nothing lost, nothing twice.
+        A new client (no ``last_id``) gets ``{"type": "welcome", "last_id": N}``
+        instead: the id it may resume from, even before its first event. Live
+        events that arrive meanwhile are buffered and queued after, skipping
+        ids already queued: nothing lost, nothing twice.
         """
         member = _Member(ws)
         if last_id is None:
-            self.members[ws] = member
+            welcome = {"type": "welcome", "last_id": self.last_delivered}
+            self._queue(member, json.dumps(welcome))
+            self.members[ws] = member  # no await since last_delivered: exact
             return member
         joining = self._joining[ws] = _Joining()
         try:
-            texts = await self.bus.history(last_id)
+            texts, newest = await self.bus.history(last_id), last_id
         finally:
             del self._joining[ws]
-        newest = last_id
         for text in texts:
             self._queue(member, text)
             newest = max(newest, _id_of(text))
@@ -363,9 +389,10 @@ class ResumableChat(Chat):
         The members then reconnect, to a sibling process behind the proxy, and
         resume from their last id. No "left" notices: they are coming back.
         """
-        self._draining = True
+        self._draining = code
+        leaving = [*self.members, *self._joining]
         await asyncio.gather(
-            *(close_or_abort(ws, code, reason) for ws in list(self.members)),
+            *(close_or_abort(ws, code, reason) for ws in leaving),
             return_exceptions=True,
         )
 
