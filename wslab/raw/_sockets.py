@@ -8,11 +8,12 @@ sockets behave when a client misbehaves, so that ``server.py`` and
   blocks, whichever thread writes, so no client can make another client's
   thread wait (a chat broadcast, a join, a stop).
 * :class:`Flusher`: one thread per server that writes what outboxes hold as
-  their sockets make room, and cuts the connections that read nothing for too
-  long, hold too much, or pass a deadline.
+  their sockets make room, cuts the connections that read nothing for too
+  long, hold too much, or pass a deadline, and runs small timed jobs
+  (keepalive pings), so that a client's own thread only reads.
 * :class:`WakeUp`: a socket pair that wakes a thread waiting in ``poll()``.
-* small helpers: :func:`no_delay`, :func:`shutdown`, :func:`wait_readable`,
-  :func:`send_before`, :func:`close_gracefully`, :func:`out_of_descriptors`.
+* small helpers: :func:`no_delay`, :func:`shutdown`, :func:`send_before`,
+  :func:`close_gracefully`, :func:`out_of_descriptors`.
 
 One rule keeps it safe: only the thread that owns a connection closes its
 socket. Other threads may only shut it down, which wakes the owner up; so a
@@ -22,10 +23,15 @@ file descriptor is never reused while another thread still writes to it.
 from __future__ import annotations
 
 import errno
+import heapq
+import itertools
 import select
 import socket
+import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 
 __all__ = [
     "CHUNK",
@@ -37,7 +43,6 @@ __all__ = [
     "out_of_descriptors",
     "send_before",
     "shutdown",
-    "wait_readable",
 ]
 
 #: How much to read from a socket at once.
@@ -67,20 +72,6 @@ def shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # Already shut down, or never connected.
-
-
-def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
-    """Wait until ``sock`` has bytes (or end of file, or an error) to read.
-
-    Args:
-        timeout: Seconds; None waits as long as it takes.
-
-    Returns:
-        False if ``timeout`` passed first.
-    """
-    poller = select.poll()
-    poller.register(sock, _READ)
-    return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000))
 
 
 def send_before(sock: socket.socket, data: bytes, deadline: float) -> None:
@@ -264,6 +255,8 @@ class Outbox:
         Returns:
             False if the connection was cut meanwhile.
         """
+        if len(self._buffer) <= level and not self._closed:
+            return True  # The usual case, without taking the lock.
         with self._changed:
             while len(self._buffer) > level and not self._closed:
                 self._changed.wait()
@@ -348,15 +341,19 @@ class Outbox:
 class Flusher:
     """One thread that writes every :class:`Outbox` as its socket makes room.
 
-    It waits in ``poll()`` for the sockets that have bytes waiting and for the
-    next deadline, writes what each socket takes, and cuts the outboxes whose
-    peer stalled or whose deadline passed. It never blocks on one peer, so a
+    It waits in ``poll()`` for the sockets that have bytes waiting, for the
+    next deadline and for the next timed job; writes what each socket takes;
+    cuts the outboxes whose peer stalled or whose deadline passed; and runs
+    the jobs that are due (:meth:`call_at`). It never blocks on one peer, so a
     peer that does not read holds up nobody else.
     """
 
     def __init__(self, name: str = "wslab-raw-flusher") -> None:
         self._name = name
         self._watched: set[Outbox] = set()
+        # Timed jobs: a heap of (when, tie-breaker, job).
+        self._jobs: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
         self._lock = threading.Lock()
         self._wakeup = WakeUp()
         self._thread: threading.Thread | None = None
@@ -370,6 +367,7 @@ class Flusher:
         """Stop the thread, and cut the connections whose bytes still wait."""
         with self._lock:
             self._stopping = True
+            self._jobs.clear()
         self._wakeup.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
@@ -394,23 +392,35 @@ class Flusher:
         with self._lock:
             self._watched.discard(outbox)
 
+    def call_at(self, when: float, job: Callable[[], None]) -> None:
+        """Run ``job()`` on this thread at ``when`` (``time.monotonic()``).
+
+        Jobs must be quick and must not block: writing to an outbox is fine.
+        """
+        with self._lock:
+            if self._stopping:
+                return
+            heapq.heappush(self._jobs, (when, next(self._order), job))
+        self._wakeup.wake()
+
     def _run(self) -> None:
         while not self._stopping:
             with self._lock:
                 outboxes = list(self._watched)
-            by_fd = self._wait(outboxes)
-            for outbox in by_fd:
+                next_job = self._jobs[0][0] if self._jobs else None
+            for outbox in self._wait(outboxes, next_job):
                 outbox.flush()
             now = time.monotonic()
             for outbox in outboxes:
                 outbox.check(now)
+            self._run_jobs(now)
             with self._lock:
                 for outbox in outboxes:
                     if outbox.closed or (not outbox.unsent and outbox.deadline is None):
                         self._watched.discard(outbox)
 
-    def _wait(self, outboxes: list[Outbox]) -> list[Outbox]:
-        """Wait for room in a socket, a wake-up or the next deadline."""
+    def _wait(self, outboxes: list[Outbox], next_job: float | None) -> list[Outbox]:
+        """Wait for room in a socket, a wake-up, the next deadline or job."""
         poller = select.poll()
         poller.register(self._wakeup, select.POLLIN)
         waiting: dict[int, Outbox] = {}
@@ -419,8 +429,10 @@ class Flusher:
             if outbox.unsent and fd != -1 and not outbox.closed:
                 waiting[fd] = outbox
                 poller.register(fd, _WRITE)
-        checks = [t for t in (o.next_check() for o in outboxes) if t is not None]
-        timeout = None if not checks else max(min(checks) - time.monotonic(), 0.0) * 1000
+        times = [t for t in (o.next_check() for o in outboxes) if t is not None]
+        if next_job is not None:
+            times.append(next_job)
+        timeout = None if not times else max(min(times) - time.monotonic(), 0.0) * 1000
         ready: list[Outbox] = []
         for fd, _ in poller.poll(timeout):
             if fd == self._wakeup.fileno():
@@ -428,3 +440,14 @@ class Flusher:
             elif fd in waiting:
                 ready.append(waiting[fd])
         return ready
+
+    def _run_jobs(self, now: float) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs or self._jobs[0][0] > now:
+                    return
+                _, _, job = heapq.heappop(self._jobs)
+            try:
+                job()
+            except Exception:  # A bug in a job must not stop every connection's writes.
+                traceback.print_exc(file=sys.stderr)

@@ -50,7 +50,6 @@ from ._sockets import (
     out_of_descriptors,
     send_before,
     shutdown,
-    wait_readable,
 )
 from .handlers import Handler, HandlerSpec, make_handler
 from .heads import receive
@@ -412,7 +411,8 @@ class RawServer:
 
     def _run(self, peer: Peer, data: bytes) -> None:
         """Pass messages to the handler until the connection closes (sections 5 to 7)."""
-        keepalive = _Keepalive(self.limits.ping_interval, self.limits.ping_timeout)
+        assert self._flusher is not None
+        keepalive = _Keepalive(peer, self._flusher, self.limits)
         try:
             while True:
                 if data:
@@ -423,19 +423,13 @@ class RawServer:
                 # read what we send it (its echoes, its pongs).
                 if not peer._outbox.wait_until_below(_READ_AGAIN_BELOW):
                     return  # It was cut.
-                data = self._receive(peer, keepalive)
+                data = peer._sock.recv(CHUNK)
                 if not data:
                     return  # The client vanished without a closing handshake.
         except ConnectionClosed:
             pass  # It was dropped while we answered it.
         finally:
             self._leave(peer)
-
-    def _receive(self, peer: Peer, keepalive: _Keepalive) -> bytes:
-        """Wait for bytes from the client, pinging it while it is quiet (5.5.2)."""
-        while not wait_readable(peer._sock, keepalive.wait()):
-            keepalive.tick(peer)
-        return peer._sock.recv(CHUNK)
 
     def _handle(self, peer: Peer, data: bytes, keepalive: _Keepalive) -> None:
         """Act on the frames in ``data``, one at a time (sections 5 to 7).
@@ -488,41 +482,49 @@ class _Keepalive:
     """Pings for a quiet client (section 5.5.2), and the end of one that never answers.
 
     A ping "may serve either as a keepalive or as a means to verify that the
-    remote endpoint is still responsive": one every ``interval`` seconds, and
-    if its pong has not come back ``timeout`` seconds later, the client is
-    gone (a dead network path, a frozen peer) and the server closes with 1011.
+    remote endpoint is still responsive": one every ``ping_interval``
+    seconds, and if its pong is not back ``ping_timeout`` seconds later, the
+    client is gone (a dead network path, a frozen peer) and the server closes
+    with 1011. The pings go out from the flusher's thread, so the client's
+    own thread does nothing but read.
     """
 
-    def __init__(self, interval: float | None, timeout: float | None) -> None:
-        self.interval = interval
-        self.timeout = timeout
-        self.next_ping = None if interval is None else time.monotonic() + interval
+    def __init__(self, peer: Peer, flusher: Flusher, limits: rules.Limits) -> None:
+        self.peer = peer
+        self.flusher = flusher
+        self.interval = limits.ping_interval
+        self.timeout = limits.ping_timeout
         self.awaited: bytes | None = None  # the payload of the unanswered ping
-        self.pong_deadline: float | None = None
-
-    def wait(self) -> float | None:
-        """Seconds until :meth:`tick` has something to do (None: never)."""
-        times = [t for t in (self.next_ping, self.pong_deadline) if t is not None]
-        return max(min(times) - time.monotonic(), 0.0) if times else None
-
-    def tick(self, peer: Peer) -> None:
-        now = time.monotonic()
-        if self.pong_deadline is not None and now >= self.pong_deadline:
-            self.next_ping = self.pong_deadline = None
-            peer.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-        elif self.next_ping is not None and now >= self.next_ping:
-            assert self.interval is not None
-            self.next_ping = now + self.interval
-            if self.awaited is None:  # Else the last ping is still unanswered.
-                self.awaited = os.urandom(4)
-                peer.ping(self.awaited)
-                if self.timeout is not None:
-                    self.pong_deadline = now + self.timeout
+        if self.interval is not None:
+            flusher.call_at(time.monotonic() + self.interval, self._ping)
 
     def pong(self, payload: bytes) -> None:
         """A pong arrived; it answers our ping if it carries the same payload (5.5.3)."""
         if payload == self.awaited:
-            self.awaited = self.pong_deadline = None
+            self.awaited = None
+
+    def _ping(self) -> None:
+        if not self.peer.is_open:
+            return  # Closing or gone: no more pings.
+        assert self.interval is not None
+        now = time.monotonic()
+        self.flusher.call_at(now + self.interval, self._ping)
+        if self.awaited is not None:
+            return  # The last ping is still unanswered; its timeout is running.
+        payload = self.awaited = os.urandom(4)
+        try:
+            self.peer.ping(payload)
+        except ConnectionClosed:
+            return  # Dropped meanwhile.
+        if self.timeout is not None:
+            self.flusher.call_at(now + self.timeout, lambda: self._check(payload))
+
+    def _check(self, payload: bytes) -> None:
+        if self.awaited == payload and self.peer.is_open:
+            try:
+                self.peer.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            except ConnectionClosed:
+                pass  # Dropped meanwhile.
 
 
 def _limits(
