@@ -332,28 +332,29 @@ class RawServer:
             The new peer and the bytes that followed the request (perhaps
             frames), or None if the request got a plain HTTP answer.
         """
-        deadline = time.monotonic() + self.limits.handshake_timeout
         try:
-            received = self._read_request(sock, deadline)
+            received = self._read_request(sock, time.monotonic() + self.limits.handshake_timeout)
+            if isinstance(received, rules.Reply):
+                self._reply(sock, received)  # 400 or 431: not HTTP we can answer
+                return None
+            request, rest = received
+            with self._lock:
+                decision = rules.route(request, self.policy, clients=len(self.peers))
+                if isinstance(decision, rules.Accept):
+                    peer = self._new_peer(sock, address, request, decision.name)
+                    self.peers.add(peer)
+            if isinstance(decision, rules.Reply):
+                self._reply(sock, decision)  # the page, or a refusal with its reason
+                return None
+            self._open(peer, decision.key)
+            return peer, rest
         except TimeoutError:
             return None  # Too slow, or a slowloris: close without a word.
         finally:
+            # Until here it counted against max_handshaking, answer included:
+            # a client that does not read its answer is slow too.
             with self._lock:
                 self._handshaking.pop(sock, None)
-        if isinstance(received, rules.Reply):
-            self._reply(sock, received)  # 400 or 431: not HTTP we can answer
-            return None
-        request, rest = received
-        with self._lock:
-            decision = rules.route(request, self.policy, clients=len(self.peers))
-            if isinstance(decision, rules.Accept):
-                peer = self._new_peer(sock, address, request, decision.name)
-                self.peers.add(peer)
-        if isinstance(decision, rules.Reply):
-            self._reply(sock, decision)  # the page, or a refusal with its reason
-            return None
-        self._open(peer, decision.key)
-        return peer, rest
 
     def _read_request(
         self, sock: socket.socket, deadline: float
