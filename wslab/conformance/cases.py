@@ -935,8 +935,8 @@ def _utf8() -> Iterator[Case]:
     )
     yield case(
         "6.2.2",
-        "The same text in two fragments, split between two code points.",
-        (send(text(MIXED[:14], fin=False), cont(MIXED[14:])),),
+        "The same text in two fragments, split between two code points (after 'ä').",
+        (send(text(MIXED[:15], fin=False), cont(MIXED[15:])),),
         echo(Event.text(MIXED)),
         True,
     )

@@ -42,7 +42,9 @@ __all__ = ["Settings", "run", "run_case"]
 #: How much to read at once.
 _CHUNK = 65536
 #: Lines of wire log kept per case; a case of 10000 fragments would not be read.
-_MAX_LOG = 60
+_MAX_LOG = 80
+#: The longest pause: long enough for a server on this machine to react.
+_PAUSE = 0.5
 #: The message that finds out what an echo server adds in front of text.
 _PROBE = "wslab conformance probe"
 
@@ -83,7 +85,7 @@ def run(
             categories (``"utf-8"``) or Case objects.
         timeout: Seconds the server gets to react: to echo, or to close after
             a protocol error. A failing case waits this long, a passing one
-            not at all. Pauses last half of it.
+            not at all. Pauses last half of it, at most 0.5 s.
         workers: How many cases run at the same time, each on its own connection.
         echo_prefix: What the server adds in front of echoed text; None finds
             out by sending a first message (wslab's echo adds ``You sent: ``).
@@ -101,13 +103,14 @@ def run(
         raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     chosen = select(cases)
     started = time.monotonic()
-    settings = Settings(uri, timeout, timeout / 2, "")
+    pause = min(timeout / 2, _PAUSE)
+    settings = Settings(uri, timeout, pause, "")
     notes: list[str] = []
     if echo_prefix is None:
         echo_prefix, note = _find_echo_prefix(settings)
         if note:
             notes.append(note)
-    settings = Settings(uri, timeout, timeout / 2, echo_prefix)
+    settings = Settings(uri, timeout, pause, echo_prefix)
     # The slow cases first, so that they overlap with the many quick ones.
     order = sorted(chosen, key=lambda case: -getattr(case, "patience", 1.0))
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="wslab-conformance") as pool:
@@ -180,14 +183,28 @@ class _Session:
         self.compressed = False  # whether the message being received is compressed
         self.broken = False  # the server broke a rule; read nothing more
         self.handling = False  # inside _received: a write must not read (no reentry)
+        self._last_line, self._repeats, self._dropped = "", 0, 0
 
     # -- the log ----------------------------------------------------------------------
 
     def log(self, line: str) -> None:
-        if len(self.seen.log) < _MAX_LOG:
-            self.seen.log.append(line)
-        elif len(self.seen.log) == _MAX_LOG:
-            self.seen.log.append("... (log cut here)")
+        """Add a line to the wire log: repeats are counted, and a long log keeps
+        its beginning and its end (where the server's answer is)."""
+        log = self.seen.log
+        if line == self._last_line:
+            self._repeats += 1
+            log[-1] = f"{line} (×{self._repeats})"
+            return
+        self._last_line, self._repeats = line, 1
+        log.append(line)
+        if len(log) > _MAX_LOG:
+            # Keep the first half; in the second, drop the oldest line, counted
+            # in a marker line between the two halves.
+            middle = _MAX_LOG // 2
+            if self._dropped:
+                del log[middle + 1]
+            self._dropped += 1
+            log[middle] = f"... ({self._dropped} lines left out)"
 
     # -- opening ------------------------------------------------------------------------
 
@@ -297,7 +314,7 @@ class _Session:
             False if the connection ended before everything was written.
         """
         pieces = [data] if not chop else [data[i : i + chop] for i in range(0, len(data), chop)]
-        deadline = time.monotonic() + self.settings.timeout * self.patience * 2
+        deadline = time.monotonic() + self.settings.timeout * self.patience
         for piece in pieces:
             view = memoryview(piece)
             while view:
@@ -312,7 +329,7 @@ class _Session:
                     self._tcp_closed(f"write failed: {error.strerror or error}")
                     return False
                 if not self._wait_and_read(deadline, want_write=True):
-                    self.log(f"the server read nothing for {self.seen.waited * 2:g} s")
+                    self.log(f"the server read nothing for {self.seen.waited:g} s")
                     return False
         return True
 
