@@ -50,7 +50,7 @@ import psutil
 from _kernel import Result
 from websockets.sync.client import ClientConnection, connect
 
-__all__ = ["Hub", "HubUser", "RemoteKernel", "install_proxy", "running_hub"]
+__all__ = ["Hub", "HubUser", "RemoteKernel", "RemoteResult", "install_proxy", "running_hub"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: package.json and package-lock.json for configurable-http-proxy.
@@ -132,6 +132,8 @@ c.JupyterHub.load_roles = [
         "services": ["wslab-test"],
     }}
 ]
+# POST /users/<name>/server answers at once (202), so both servers start together.
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.cleanup_proxy = True
 """
@@ -251,11 +253,20 @@ class HubUser:
         return context
 
 
+@dataclass
+class RemoteResult(Result):
+    """What one cell produced, plus the state of the widgets it created or changed."""
+
+    #: The ``state`` of every widget the cell opened or updated (comm messages),
+    #: e.g. ``{"value": "<a href=...>"}`` for an HTML widget.
+    widgets: list[dict[str, Any]] = field(default_factory=list)
+
+
 class RemoteKernel:
     """A kernel in a user's server, driven over its WebSocket as JupyterLab does.
 
-    ``run()`` returns the same :class:`_kernel.Result` as the local kernels of
-    ``tests/_kernel.py``.
+    ``run()`` returns a :class:`_kernel.Result`, as the local kernels of
+    ``tests/_kernel.py`` do, with the cell's widget states added.
     """
 
     def __init__(self, user: HubUser) -> None:
@@ -308,7 +319,7 @@ class RemoteKernel:
                         return
         raise AssertionError(f"{self.user.name}'s kernel did not answer in {timeout} s")
 
-    def run(self, code: str, timeout: float = 30) -> Result:
+    def run(self, code: str, timeout: float = 30) -> RemoteResult:
         """Execute ``code`` as one cell; collect what a notebook would show."""
         request = self._message(
             "execute_request",
@@ -323,7 +334,7 @@ class RemoteKernel:
         )
         msg_id = request["header"]["msg_id"]
         self.ws.send(json.dumps(request))
-        result = Result()
+        result = RemoteResult()
         deadline = time.monotonic() + timeout
         idle = replied = False
         while not (idle and replied):
@@ -351,6 +362,8 @@ class RemoteKernel:
             elif kind == "error":
                 result.error = (content["ename"], content["evalue"], content["traceback"])
                 result.outputs.append(content)
+            elif kind in ("comm_open", "comm_msg") and "state" in content.get("data", {}):
+                result.widgets.append(content["data"]["state"])
         return result
 
     def eval(self, expression: str) -> str:
@@ -453,13 +466,11 @@ def running_hub(base: Path, users: tuple[str, ...] = ("stu1", "stu2")) -> Iterat
 
 
 def _stop(hub: Hub) -> None:
-    """Stop the users' servers and the hub politely, then kill whatever is left."""
+    """Stop the hub politely (it stops the servers), then kill whatever is left."""
     hub.track()
-    for name in hub.users:
-        with suppress(OSError, urllib.error.URLError):
-            hub.api("DELETE", f"/users/{name}/server")
     if hub.process.poll() is None:
-        # SIGTERM: the hub stops the servers (cleanup_servers) and CHP (cleanup_proxy).
+        # SIGTERM: the hub stops every server at once (cleanup_servers), their
+        # kernels with them, and CHP (cleanup_proxy).
         hub.process.send_signal(signal.SIGTERM)
         try:
             hub.process.wait(timeout=20)

@@ -24,6 +24,7 @@ What is proven:
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -90,35 +91,36 @@ class Student:
         return f"{self.user.prefix}proxy/{port}/" + (f"?{query}" if query else "")
 
 
-def lesson_cells() -> list[str]:
-    """Lesson 05's code cells from the top to the one that shows the chat page's link.
-
-    That is the lesson's server and widget part: the echo server, the chat
-    server with Alice's and Bob's ``ChatClient`` widgets, and the link.
-    """
+def lesson_code_cells() -> list[str]:
+    """The sources of lesson 05's code cells, in order."""
     notebook = json.loads(LESSON.read_text())
-    cells: list[str] = []
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        cells.append(source)
-        if "page_url" in source:
-            return cells
-    raise AssertionError(f"no code cell of {LESSON.name} shows chat.page_url")
+    return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
 
 
-def run_lesson(kernel: RemoteKernel) -> str:
-    """Run the lesson's cells in ``kernel``; return the chat page link it shows."""
-    link = None
-    for source in lesson_cells():
+def run_lesson(kernel: RemoteKernel) -> tuple[int, str]:
+    """Run lesson 05's server and widget cells in ``kernel``, as a student does.
+
+    The cells run in order, from the top to the one that shows the link to
+    the chat server's page: the echo server, the chat server (``chat``) with
+    Alice's and Bob's ``ChatClient`` widgets, and the link.
+
+    Returns:
+        The chat server's port and the ``href`` of the link the lesson shows.
+    """
+    port = None
+    for source in lesson_code_cells():
         result = kernel.run(source).raise_for_error()
-        for output in result.outputs:
-            html = output.get("data", {}).get("text/html", "")
-            if found := re.search(r'href="([^"]+)"', html):
-                link = found.group(1)
-    assert link, "lesson 05 showed no link to the chat page"
-    return link
+        if port is None and re.search(r"^chat\s*=", source, re.MULTILINE):
+            port = int(kernel.eval("chat.port"))
+        if port is None:
+            continue
+        # The link is HTML output, or an HTML widget (its value, in the widget state).
+        shown = [output.get("data", {}).get("text/html", "") for output in result.outputs]
+        shown += [str(state.get("value", "")) for state in result.widgets]
+        for link in re.findall(r'href="([^"]+)"', "\n".join(shown)):
+            if re.search(rf"[:/]{port}/", link):
+                return port, html.unescape(link)
+    raise AssertionError(f"{LESSON.name} showed no link to its chat server's page")
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +147,7 @@ def students(hub: Hub, browser: Any) -> Iterator[dict[str, Student]]:
         for user in users:
             kernel = user.kernel()
             kernels.append(kernel)
-            link = run_lesson(kernel)
-            port = int(kernel.eval("chat.port"))
+            port, link = run_lesson(kernel)
             students[user.name] = Student(user=user, kernel=kernel, port=port, link=link)
         for student in students.values():
             student.browser = student.user.login(browser, base=student.public_url(""))
