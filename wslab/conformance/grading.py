@@ -25,7 +25,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..closing import CloseCode
+from ..closing import Close
 from ..handshake import Response, accept_key
 from .cases import Case, Event, Expect, HandshakeCase
 
@@ -277,13 +277,8 @@ def _events_text(events: tuple[Event, ...] | list[Event]) -> str:
 
 
 def _code_text(code: int | None, reason: str) -> str:
-    if code is None:
-        return "no close code"
-    try:
-        text = f"{code} ({CloseCode(code).meaning})"
-    except ValueError:
-        text = str(code)
-    return text + (f" {reason!r}" if reason else "")
+    """``1002 (protocol error) 'bad frame'``, as :class:`wslab.closing.Close` reads."""
+    return "no close code" if code is None else str(Close(code, repr(reason) if reason else ""))
 
 
 # -- the opening handshake --------------------------------------------------------

@@ -191,6 +191,16 @@ class Report:
             for result in self._sorted()
         ]
         notes = "".join(f"<p><b>Note:</b> {html.escape(note)}</p>" for note in self.notes)
+        categories = " · ".join(
+            f"{html.escape(name)}: "
+            + ", ".join(
+                f"<span style='background:{_COLOURS[grade]}'>{count}&nbsp;{grade}</span>"
+                for grade, count in sorted(
+                    counts.items(), key=lambda item: list(Grade).index(item[0])
+                )
+            )
+            for name, counts in self.by_category().items()
+        )
         head = (
             "<tr><th>Case</th><th>RFC 6455 §</th><th>Sent</th><th>Result</th>"
             "<th>What happened</th></tr>"
@@ -202,7 +212,8 @@ class Report:
             "leaves it open.</p>"
         )
         return (
-            f"<p><b>{html.escape(self.summary)}</b></p>{notes}{hint}"
+            f"<p><b>{html.escape(self.summary)}</b></p>{notes}"
+            f"<p style='font-size:smaller'>{categories}</p>{hint}"
             "<div style='max-height:32em;overflow:auto'>"
             f"<table>{head}{''.join(rows)}</table></div>"
         )

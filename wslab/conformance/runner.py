@@ -32,8 +32,20 @@ from ..errors import ConnectError, HandshakeError, ProtocolError
 from ..frames import Frame, FrameDecoder, Opcode, Side
 from ..handshake import Headers, Request, Response, check_response, client_request, split_head
 from ..uri import WebSocketURI, parse_uri
-from .cases import AnyCase, Case, Event, FrameSpec, HandshakeCase, Pause, Send, Step, Trickle
-from .grading import HandshakeObservation, Observation, grade, grade_handshake
+from .cases import (
+    AnyCase,
+    Case,
+    Event,
+    Expect,
+    FrameSpec,
+    HandshakeCase,
+    Pause,
+    Send,
+    Step,
+    Trickle,
+    select,
+)
+from .grading import Grade, HandshakeObservation, Observation, Verdict, grade, grade_handshake
 from .report import CaseResult, Report
 from .wire import DEFLATE_TAIL, forge, inflater
 
@@ -94,8 +106,6 @@ def run(
         ValueError: ``url`` is not a ``ws://`` URL, or a case is unknown.
         ConnectError: No WebSocket connection can be opened at all.
     """
-    from .cases import select
-
     uri = parse_uri(url)
     if uri.secure:
         raise ValueError(f"{url!r} is wss://: the checker speaks ws:// only")
@@ -111,18 +121,28 @@ def run(
         if note:
             notes.append(note)
     settings = Settings(uri, timeout, pause, echo_prefix)
-    # The slow cases first, so that they overlap with the many quick ones.
-    order = sorted(chosen, key=lambda case: -getattr(case, "patience", 1.0))
+    # The slow cases start first, so that they overlap with the many quick ones.
+    order = sorted(range(len(chosen)), key=lambda i: -getattr(chosen[i], "patience", 1.0))
+    results: list[CaseResult | None] = [None] * len(chosen)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="wslab-conformance") as pool:
-        done = dict(
-            zip(order, pool.map(lambda case: run_case(case, settings), order), strict=True)
-        )
-    results = [done[case] for case in chosen]
-    return Report(url, results, time.monotonic() - started, echo_prefix, notes)
+        played = pool.map(lambda i: run_case(chosen[i], settings), order)
+        for i, result in zip(order, played, strict=True):
+            results[i] = result
+    done = [result for result in results if result is not None]
+    return Report(url, done, time.monotonic() - started, echo_prefix, notes)
 
 
 def run_case(case: AnyCase, settings: Settings) -> CaseResult:
     """Play one case on its own connection and grade it; never raises."""
+    try:
+        return _run_case(case, settings)
+    except Exception as error:  # A bug in the checker must not stop the other cases.
+        reason = f"checker error: {type(error).__name__}: {error}"
+        verdict = Verdict(Grade.FAILED, Grade.FAILED, None, reason)
+        return CaseResult(case, verdict, reason, traceback.format_exc(limit=4).splitlines(), 0.0)
+
+
+def _run_case(case: AnyCase, settings: Settings) -> CaseResult:
     if isinstance(case, HandshakeCase):
         seen_handshake = _play_handshake(case, settings)
         verdict = grade_handshake(case, seen_handshake)
@@ -150,9 +170,7 @@ def _play(case: Case, settings: Settings) -> Observation:
             for step in case.steps:
                 if not session.play(step):
                     break
-            session.finish(
-                server_closes=case.expect.server_closes, codes=case.expect.codes, ok=case.expect.ok
-            )
+            session.finish(case.expect)
     except Exception as error:  # A bug in the checker must not stop the other cases.
         session.seen.error = f"{type(error).__name__}: {error}"
         session.log("checker error:\n" + traceback.format_exc(limit=4))
@@ -509,10 +527,11 @@ class _Session:
             self.seen.events.append(Event.pause(label))
         return True
 
-    def finish(self, server_closes: bool, codes: tuple[int, ...], ok: tuple[Event, ...]) -> None:
+    def finish(self, expect: Expect) -> None:
         """End the case as Autobahn does: wait for the server's close, or close ourselves."""
         limit = self.settings.timeout * self.patience
-        if server_closes:
+        ok = expect.ok
+        if expect.server_closes:
             self.wait(lambda: self.seen.close_received, limit)
         elif not self.seen.close_sent:
             if ok:
@@ -520,7 +539,7 @@ class _Session:
             else:  # Expect nothing: give anything unexpected a moment to arrive.
                 self.wait(lambda: self.seen.close_received, self.settings.pause)
             if self.sock is not None and not self.seen.close_received:
-                self.send_close(codes[0])
+                self.send_close(expect.codes[0])
         self.close_normally(limit)
 
     def close_normally(self, limit: float | None = None) -> None:
