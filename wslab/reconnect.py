@@ -601,3 +601,6 @@ def stop_all(clients_: Iterable[ReconnectingClient] | None = None) -> None:
 
 
 register_stop(stop_all)
+
+# The your-turn steps of lessons 09 to 11 (wslab.practice.PROVIDERS finds them here).
+from . import practice_09_11  # noqa: E402, F401

@@ -73,9 +73,11 @@ __all__ = [
     "Fanout",
     "LocalBus",
     "ResumableChat",
+    "SlowConsumer",
     "ValkeyBus",
     "cluster",
     "measure_fanout",
+    "measure_slow_consumer",
 ]
 
 #: How many events the history keeps for resuming clients.
@@ -342,7 +344,9 @@ class ResumableChat(Chat):
         """
         member = _Member(ws)
         if last_id is None:
-            welcome = {"type": "welcome", "last_id": self.last_delivered}
+            welcome: Envelope = {"type": "welcome", "last_id": self.last_delivered}
+            if self.label:
+                welcome["server"] = self.label  # which process: for the lessons' tables
             self._queue(member, json.dumps(welcome))
             self.members[ws] = member  # no await since last_delivered: exact
             return member
@@ -610,6 +614,114 @@ async def _fanout(urls: list[str], receivers: int, messages: int, gap: float) ->
         for reader in readers:
             reader.cancel()
     return Fanout(latencies, receivers, messages)
+
+
+@dataclass
+class SlowConsumer:
+    """What a slow consumer did to a chat server (:func:`measure_slow_consumer`).
+
+    Attributes:
+        queue: ``(seconds, bytes)``: what waited in the server for the slow
+            client, sampled every 10 ms (empty for a handler without queues).
+        latency: ``(seconds, latency)``: each message's trip to a fast client.
+        sent: How many messages the sender sent.
+        dropped_at: When a ``Chat`` gave up on the slow client (its policy:
+            close with 1008), in seconds; ``None`` if it never did.
+    """
+
+    queue: list[tuple[float, int]]
+    latency: list[tuple[float, float]]
+    sent: int
+    dropped_at: float | None
+
+    @property
+    def delivered(self) -> int:
+        """How many of the messages reached the fast client."""
+        return len(self.latency)
+
+    @property
+    def worst_latency(self) -> float:
+        return max((latency for _, latency in self.latency), default=0.0)
+
+
+def measure_slow_consumer(
+    server: Any, *, messages: int = 200, size: int = 32 * 1024, linger: float = 0.5
+) -> SlowConsumer:
+    """Flood a chat server while one client reads nothing and another reads everything.
+
+    The slow client opens its WebSocket and then never reads: first the
+    kernel's socket buffers fill, then the server's. The fast client stamps
+    the arrival of each message; ``size``-byte messages carry their send time.
+
+    Args:
+        server: A running ``wslab.serve(...)`` chat server (``Chat`` or your handler).
+        messages: How many messages the sender sends, as fast as it can.
+        size: Bytes per message.
+        linger: Seconds to keep watching after the last send.
+    """
+    from .raw import RawClient
+
+    chat = getattr(server, "_handler", None)
+    slow = RawClient.connect(server.url + "&name=slow")  # and never read
+    try:
+        return loop.run_sync(_slow_consumer(server, chat, messages, size, linger), timeout=60)
+    finally:
+        with contextlib.suppress(Exception):
+            slow._sock.close()
+
+
+async def _slow_consumer(
+    server: Any, chat: Any, messages: int, size: int, linger: float
+) -> SlowConsumer:
+    t0 = time.perf_counter()
+    queue: list[tuple[float, int]] = []
+    latency: list[tuple[float, float]] = []
+    filler = "x" * size
+
+    dropped: list[float] = []
+
+    async def read(ws: websockets.asyncio.client.ClientConnection, timed: bool) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                now = time.perf_counter()
+                if not timed:
+                    continue
+                stamp = str(message).split(": ", 1)[-1].split(" ", 1)[0]
+                with contextlib.suppress(ValueError):
+                    latency.append((now - t0, now - float(stamp)))
+
+    async def sample() -> None:
+        while True:
+            members = getattr(chat, "members", {})
+            slow = [m for ws, m in members.items() if "slow" in ws.request.path]
+            if slow:
+                queue.append((time.perf_counter() - t0, slow[0].pending))
+                if slow[0].dropped and not dropped:
+                    dropped.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.01)
+
+    async def connect(name: str) -> websockets.asyncio.client.ClientConnection:
+        return await websockets.asyncio.client.connect(
+            f"{server.url}&name={name}", compression=None, proxy=None, close_timeout=1
+        )
+
+    fast, sender = await connect("fast"), await connect("sender")
+    tasks = [
+        asyncio.create_task(read(fast, timed=True)),
+        asyncio.create_task(sample()),
+        asyncio.create_task(read(sender, timed=False)),  # or the sender would be slow too
+    ]
+    try:
+        for _ in range(messages):
+            await sender.send(f"{time.perf_counter():.6f} {filler}")
+            await asyncio.sleep(0)
+        await asyncio.sleep(linger)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for ws in (fast, sender):
+            ws.transport.abort()  # a blocked server need not answer our close
+    return SlowConsumer(queue, latency, messages, dropped[0] if dropped else None)
 
 
 # -- the process itself ------------------------------------------------------------
