@@ -96,6 +96,9 @@ class FrameSpec:
             length_field=self.length_field,
         )
 
+    def __repr__(self) -> str:
+        return f"<FrameSpec {self}>"
+
     def __str__(self) -> str:
         """Read like ``TEXT 'Hello' [5 bytes, not final, RSV1]``."""
         try:
@@ -199,7 +202,12 @@ class Event:
         """The pause with this label passed and the connection was still open."""
         return cls("pause", label)
 
+    def __repr__(self) -> str:
+        return f"<Event {self}>"
+
     def __str__(self) -> str:
+        if self.kind == "bad text":
+            return "a text message that is not UTF-8"
         if self.kind == "pause":
             label = self.data if isinstance(self.data, str) else self.data.decode()
             return f"still open after pause {label}"
@@ -245,28 +253,39 @@ class Expect:
 
     def __str__(self) -> str:
         """The expectation in words, for the report."""
-        codes = " or ".join(str(code) for code in self.codes)
         if self.informational:
             return "Any behaviour: the RFC leaves this case open; the report says what happened."
-        if self.ok:
-            shown = ", ".join(str(event) for event in self.ok[:4])
-            more = f" and {len(self.ok) - 4} more" if len(self.ok) > 4 else ""
-            got = f"The server sends back {shown}{more}"
-        else:
-            got = "The server sends back nothing"
+        got = _events_words(self.ok)
+        got = got[0].upper() + got[1:]
         if self.non_strict is not None:
-            got += (
-                " (or, NON-STRICT, "
-                + (", ".join(str(event) for event in self.non_strict) or "nothing")
-                + ")"
-            )
+            got += f" (NON-STRICT: {_events_words(self.non_strict)})"
+        codes = " or ".join(str(code) for code in self.codes)
         if self.server_closes:
-            end = f"then fails the connection: a close frame with {codes}, or just closing TCP."
-        else:
+            end = (
+                f"then the server fails the connection: a close frame with {codes}, or TCP closed."
+            )
+        elif self.clean:
             end = f"then the closing handshake completes with {codes}."
+        else:
+            end = f"then the server answers the close with {codes}, or just closes TCP."
         if self.limit_codes:
             end += f" Refusing with {' or '.join(map(str, self.limit_codes))} is a size limit."
         return f"{got}; {end}"
+
+
+def _events_words(events: tuple[Event, ...]) -> str:
+    """Say what the server does: ``the server sends back pong b'', ...``."""
+    pauses = [str(event.data) for event in events if event.kind == "pause"]
+    answers = [event for event in events if event.kind != "pause"]
+    shown = ", ".join(str(event) for event in answers[:4])
+    if len(answers) > 4:
+        shown += f" and {len(answers) - 4} more"
+    words = f"the server sends back {shown or 'nothing'}"
+    if pauses:
+        words = f"the connection stays open through pause {' and '.join(pauses)}" + (
+            f" and {words}" if answers else ""
+        )
+    return words
 
 
 # -- the cases ------------------------------------------------------------------
@@ -298,6 +317,10 @@ class Case:
     autobahn: str | None = None
     deflate: bool = False
     patience: float = 1.0
+
+    def __repr__(self) -> str:
+        # The steps can hold megabytes: show what a person reads instead.
+        return f"<Case {self.id} ({self.category}): {self.description}>"
 
 
 @dataclass(frozen=True)
@@ -339,6 +362,9 @@ class HandshakeCase:
     category: str = "handshake"
     autobahn: str | None = None
     expect: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return f"<HandshakeCase {self.id}: {self.description}>"
 
     def __post_init__(self) -> None:
         if not self.expect:
@@ -1219,8 +1245,15 @@ def _masking() -> Iterator[Case]:
 
 
 def _limits() -> Iterator[Case]:
-    def case(number: str, description: str, steps: tuple[Step, ...], expect: Expect) -> Case:
-        return Case(number, "limits", "10.4, 5.4", description, steps, expect, patience=10)
+    def case(
+        number: str,
+        description: str,
+        steps: tuple[Step, ...],
+        expect: Expect,
+        patience: float = 10,
+    ) -> Case:
+        # Big messages may take a while: ten timeouts to answer, by default.
+        return Case(number, "limits", "10.4, 5.4", description, steps, expect, patience=patience)
 
     kib = 1024
     for number, size in enumerate((64 * kib, 256 * kib, 1023 * kib), 1):
@@ -1285,6 +1318,7 @@ def _limits() -> Iterator[Case]:
         "(1009) instead of waiting for them.",
         (send(binary(b"\xfe" * 1024, length_field=2**62)),),
         failure(1009),
+        patience=1,
     )
 
 

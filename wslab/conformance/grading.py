@@ -150,6 +150,8 @@ class Observation:
 
     def _closing_story(self) -> str:
         code = _code_text(self.remote_code, self.remote_reason)
+        if self.violations and self.first_close == "checker":
+            return "the checker failed the connection because of it"
         if self.first_close == "server":
             text = f"the server closed with {code}"
         elif self.first_close == "server TCP":

@@ -40,6 +40,10 @@ class CaseResult:
     log: list[str]
     duration: float
 
+    def __repr__(self) -> str:
+        reason = f": {self.verdict.reason}" if self.verdict.reason else ""
+        return f"<CaseResult {self.id} {self.result}{reason}>"
+
     @property
     def id(self) -> str:
         """The case id, e.g. ``"6.4.1"``."""

@@ -475,7 +475,9 @@ class _Session:
         except ProtocolError as error:
             if error.code == 1007:
                 self.seen.events.append(Event("bad text"))
-            self._broke(f"the server sent {error.reason}", error.code)
+                self._broke("the server sent a text message that is not valid UTF-8 (8.1)", 1007)
+            else:
+                self._broke(f"the server broke a rule: {error.reason}", error.code)
             return
         if message is None:
             return
