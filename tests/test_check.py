@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -294,7 +295,7 @@ def test_an_exception_from_reading_the_result_shows_no_traceback_into_wslab() ->
             Response.parse(b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n")
 
     error = failure(run)
-    assert "what your code returned could not be read: HandshakeError" in str(error)
+    assert "checking what your code returned failed: HandshakeError" in str(error)
     assert error.student_tb is None
     assert not any("handshake.py" in line for line in error._render_traceback_())
 
@@ -331,6 +332,32 @@ def test_an_endless_loop_is_stopped_at_the_students_line() -> None:
     )
     rendered = "\n".join(error._render_traceback_())
     assert "while i < len(data)" in rendered or "pass" in rendered
+
+
+def test_a_loop_stopped_inside_a_case_names_the_input_and_section() -> None:
+    student = cell("def mask(data, key):\n    while data:\n        key = key[::-1]\n")
+
+    def run() -> None:
+        with check.part("mask", time_limit=0.3):
+            with check.case("mask() of 9 bytes", rfc="5.3"):
+                student["mask"](bytes(9), b"1234")  # type: ignore[operator]
+
+    lines = str(failure(run)).splitlines()
+    assert lines[0] == "✗ mask() of 9 bytes: still running after 0.3 s, so the check stopped it"
+    assert lines[-1].startswith("  see RFC 6455 section 5.3")
+
+
+def test_the_time_limit_does_not_hide_a_failure_it_interrupts() -> None:
+    """A failed check whose clean-up outlasts the limit still reports that failure."""
+
+    def run() -> None:
+        with check.part("echo", time_limit=0.3):
+            try:
+                check.equal("a", "b", what="the echo of 'b'")
+            finally:
+                time.sleep(1)  # a server that takes long to stop
+
+    assert str(failure(run)).startswith("✗ the echo of 'b': got a different value")
 
 
 def test_part_explains_a_function_that_is_not_defined() -> None:

@@ -184,12 +184,20 @@ class NotImplementedYet(CheckFailed):
     """The student's function still raises ``NotImplementedError``."""
 
 
-class _OutOfTime(BaseException):
+class StillRunning(BaseException):
     """Raised in the main thread when a part runs past its time limit.
 
     A BaseException, like KeyboardInterrupt, so that a student's
     ``except Exception:`` cannot swallow it.
     """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        #: The innermost :func:`case` the code was stopped in, if any.
+        self.case: _Case | None = None
+
+    def __str__(self) -> str:
+        return f"the check stopped your code after {self.args[0]:g} s"
 
 
 class _LoopBlocked(Exception):
@@ -301,12 +309,19 @@ def part(
     except NotImplementedError:
         _results[name] = False
         raise fail(name, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet) from None
-    except _OutOfTime as stopped:
+    except StillRunning as stopped:
         _results[name] = False
+        earlier = _failure_in_context(stopped)
+        if earlier is not None:
+            # The limit expired while cleaning up after a failed check (a server
+            # that does not stop): that failure is the one to report.
+            raise _cascade(earlier, name, uses) from earlier.__cause__
+        where = stopped.case
         error = fail(
-            name,
+            where.what if where else name,
             f"still running after {limit:g} s, so the check stopped it",
             lines=("The traceback above shows the line your code was on: an endless loop?",),
+            rfc=where.rfc if where else None,
             hint="check that every loop moves towards its end (an index that grows, "
             "data that gets shorter).",
         )
@@ -364,6 +379,10 @@ def case(what: str, *, rfc: str | None = None, hint: str | None = None) -> Itera
         raise
     except Exception as exc:
         raise _raised(what, exc, test_file, rfc=rfc, hint=hint) from exc
+    except StillRunning as stopped:
+        # The part reports it; tell it which input the code was stopped on.
+        stopped.case = stopped.case or _Case(what, rfc, hint)
+        raise
     finally:
         _case.reset(token)
 
@@ -381,11 +400,21 @@ def _raised(
     else:
         # Raised by the test reading the student's result (e.g. a response that
         # does not parse), not by the student's code: no traceback to show.
-        problem = f"what your code returned could not be read: {type(exc).__name__}: {exc}"
+        problem = f"checking what your code returned failed: {type(exc).__name__}: {exc}"
         lines = ()
     error = fail(what, problem, lines=lines, rfc=rfc, hint=hint)
     error.student_tb = student
     return error
+
+
+def _failure_in_context(exc: BaseException) -> CheckFailed | None:
+    """The failed check that was being handled when ``exc`` was raised, if any."""
+    context = exc.__context__
+    while context is not None:
+        if isinstance(context, CheckFailed):
+            return context
+        context = context.__context__
+    return None
 
 
 def _cascade(error: CheckFailed, name: str, uses: tuple[str, ...]) -> CheckFailed:
@@ -402,7 +431,7 @@ def _cascade(error: CheckFailed, name: str, uses: tuple[str, ...]) -> CheckFaile
 
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
-    """Raise :class:`_OutOfTime` in the main thread after ``seconds`` (SIGALRM).
+    """Raise :class:`StillRunning` in the main thread after ``seconds`` (SIGALRM).
 
     Only in the main thread of a POSIX process (a kernel runs cells there). An
     alarm already set (pytest-timeout's) is restored afterwards, less the time spent.
@@ -417,7 +446,7 @@ def _alarm(seconds: float) -> Iterator[None]:
         return
 
     def expired(signum: int, frame: FrameType | None) -> NoReturn:
-        raise _OutOfTime(seconds)
+        raise StillRunning(seconds)
 
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expired)
@@ -802,12 +831,12 @@ class GradingServer:
         """Close every connection and the server; interrupt a handler that blocks the loop."""
         if not self._thread.is_alive():
             return
-        if not self.responsive():
+        if self.blocked or not self.responsive():
             self.blocked = True
             # A busy loop gets an exception at its next bytecode; time.sleep()
             # only when it returns. Either way this server's thread is abandoned.
             _raise_in_thread(self._thread, _LoopBlocked)
-            if not self.responsive(2.0):
+            if not self.responsive(0.5):
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 return
         try:
@@ -949,7 +978,9 @@ class Peer:
         except ConnectionClosed as exc:
             raise self._closed(f"sending {_show(message)}", exc) from None
 
-    def recv(self, *, what: str, timeout: float | None = None) -> str | bytes:
+    def recv(
+        self, *, what: str, timeout: float | None = None, rfc: str | None = None
+    ) -> str | bytes:
         """Return the next message from the server.
 
         Raises:
@@ -963,7 +994,7 @@ class Peer:
         try:
             return self._connection.recv(timeout=timeout)
         except TimeoutError:
-            raise self._silent(what, timeout) from None
+            raise self._silent(what, timeout, rfc) from None
         except ConnectionClosed as exc:
             raise self._closed(what, exc) from None
 
@@ -982,7 +1013,8 @@ class Peer:
         (opcode 0x1 or 0x2, section 5.6), so ``"hi"`` and ``b"hi"`` differ.
         """
         __tracebackhide__ = True
-        equal(self.recv(what=what, timeout=timeout), expected, what=what, rfc=rfc, hint=hint)
+        message = self.recv(what=what, timeout=timeout, rfc=rfc)
+        equal(message, expected, what=what, rfc=rfc, hint=hint)
 
     def expect_close(
         self,
@@ -1038,7 +1070,7 @@ class Peer:
         errors = self._server.errors if self._server is not None else []
         return tuple(line for error in errors[-2:] for line in error.describe())
 
-    def _silent(self, what: str, timeout: float) -> CheckFailed:
+    def _silent(self, what: str, timeout: float, rfc: str | None) -> CheckFailed:
         if self._server is not None and not self._server.responsive():
             self._server.blocked = True
             return fail(
@@ -1051,16 +1083,28 @@ class Peer:
                     "anything, for any client.",
                 ),
                 hint="wait with `await asyncio.sleep(...)`, never time.sleep(), in a handler.",
+                rfc=rfc or "6.1",
             )
         if self._errors_of(NotImplementedError):
             return self._not_written()
-        return fail(
-            what,
-            f"{self.name} got no message within {timeout:g} s",
-            lines=self._errors(),
-            hint="does your handler `await ws.send(...)` for every message it should send?",
-            rfc="6.1",
-        )
+        problem = f"{self.name} got no message within {timeout:g} s"
+        if self._errors():
+            return self._handler_failed(what, problem)
+        hint = "does your handler `await ws.send(...)` for every message it should send?"
+        return fail(what, problem, hint=hint, rfc=rfc or "6.1")
+
+    def _handler_failed(self, what: str, problem: str) -> CheckFailed:
+        """The failure when the handler raised: its exceptions and lines, and what to do."""
+        from websockets.exceptions import ConnectionClosed
+
+        if self._errors_of(ConnectionClosed):
+            hint = (
+                "sending to a client that has already left raises ConnectionClosed: "
+                "catch it around that send and go on with the others."
+            )
+            return fail(what, problem, lines=self._errors(), hint=hint, rfc="7.1.4")
+        hint = "the lines above are your handler's, innermost last."
+        return fail(what, problem, lines=self._errors(), hint=hint, rfc="7.4.1")
 
     def _errors_of(self, kind: type[BaseException]) -> list[HandlerError]:
         errors = self._server.errors if self._server is not None else []
@@ -1077,17 +1121,8 @@ class Peer:
         problem = f"the server closed {self.name}'s connection ({shown})"
         if self._errors_of(NotImplementedError):
             return self._not_written()
-        errors = self._errors()
-        if errors:
-            from websockets.exceptions import ConnectionClosed
-
-            hint = "the traceback lines above are your handler's, innermost last."
-            if self._errors_of(ConnectionClosed):
-                hint = (
-                    "sending to a client that has already left raises ConnectionClosed: "
-                    "catch it around that send and go on with the others."
-                )
-            return fail(what, problem, lines=errors, hint=hint, rfc="7.4.1")
+        if self._errors():
+            return self._handler_failed(what, problem)
         if code is None:
             hint = "the connection dropped without a close frame: did the server stop?"
         else:
@@ -1285,17 +1320,23 @@ def _entry_file() -> str | None:
 def _student_tb(exc: BaseException, test_file: str | None) -> TracebackType | None:
     """The traceback of ``exc`` from the first line of the student's own code on.
 
-    The test cell (``test_file``), this module and libraries (wslab, Python's
-    own modules) are not the student's code. None if the student's code is not
-    in the traceback.
+    The test cell (``test_file``) and the frames before the student's first one
+    (this module, contextlib) are left out, and so are this module's frames
+    after it (the time limit's signal handler). None if the student's code is
+    not in the traceback: a library (wslab, Python's own modules) raised.
     """
+    entries: list[TracebackType] = []
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename != test_file and _is_student_file(filename):
-            return tb
+        if entries or (filename != test_file and _is_student_file(filename)):
+            if tb.tb_frame.f_globals.get("__name__") != __name__:
+                entries.append(tb)
         tb = tb.tb_next
-    return None
+    chain: TracebackType | None = None
+    for entry in reversed(entries):
+        chain = TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return chain
 
 
 def _format_exception(exc: BaseException, tb: TracebackType | None) -> list[str]:
