@@ -3,9 +3,11 @@
 nbval checks that each lesson runs and that its stored outputs are fresh;
 these tests check what every lesson promises its reader: navigation links
 that lead somewhere, learning goals at the top, at least one picture, a
-citation of RFC 6455, and a "check yourself" quiz at the end that runs clean.
-They read the notebooks as JSON and run no kernel, so they take well under a
-second.
+citation of RFC 6455, short steps, a "check yourself" quiz at the end that
+runs clean, no clean-up cell that would undo Run All (contract 3.8), and
+committed outputs that look intentional before anything runs: no raw reprs,
+no dead links, pictures an untrusted notebook shows. They read the notebooks
+as JSON and run no kernel, so they take well under a second.
 """
 
 from __future__ import annotations
@@ -17,17 +19,13 @@ from typing import Any
 
 import pytest
 
+from wslab.lessons import COURSE, working_copy
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-LESSONS = [
-    "00-start-here",
-    "01-why-websockets",
-    "02-handshake",
-    "03-frame-bytes",
-    "04-closing",
-    "05-chat-app",
-    "06-errors-and-security",
-    "07-beyond-websockets",
-]
+#: The twelve lessons, in order (lessons 09 to 11 are H8's).
+ALL = [stem for _, stem, _, _ in COURSE]
+#: The lessons that exist (all twelve once every lesson is committed).
+LESSONS = [stem for stem in ALL if (NOTEBOOKS / f"{stem}.ipynb").exists()]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Section numbers of RFC 6455 go from 1 to 11.
 RFC_SECTION = re.compile(r"\b(sections?|RFC 6455) (1[01]|[1-9])(\.\d+)*\b")
@@ -37,6 +35,13 @@ PICTURE_MIME = (
     "text/html",
     "application/vnd.jupyter.widget-view+json",
 )
+WIDGET = "application/vnd.jupyter.widget-view+json"
+#: What a raw repr looks like in a saved output.
+RAW_REPR = re.compile(
+    r"^<[\w.]+ object at 0x|^<wslab\.|^(HBox|VBox|HTML)\(|<IPython\.core\.display"
+)
+#: The most non-blank lines a lesson's code cell may have ("about ten").
+MAX_LINES = 12
 
 
 def load(name: str) -> dict[str, Any]:
@@ -52,22 +57,29 @@ def markdown(notebook: dict[str, Any]) -> list[str]:
     return [source(c) for c in notebook["cells"] if c["cell_type"] == "markdown"]
 
 
-def test_all_eight_lessons_exist() -> None:
+def test_the_lessons_are_the_course() -> None:
+    """00 to 08 exist (H7's); whatever else is there is one of 09 to 11 (H8's)."""
     found = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     assert found == LESSONS
+    assert ALL[:9] == LESSONS[:9]
 
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_navigation_links_at_top_and_bottom(name: str) -> None:
     cells = markdown(load(name))
-    index = LESSONS.index(name)
+    index = ALL.index(name)
     for where, cell in (("top", cells[0]), ("bottom", cells[-1])):
         targets = LINK.findall(cell)
         if index > 0:
-            assert f"{LESSONS[index - 1]}.ipynb" in targets, f"{where}: no link to previous"
+            assert f"{ALL[index - 1]}.ipynb" in targets, f"{where}: no link to previous"
             assert "00-start-here.ipynb" in targets, f"{where}: no link to the index"
-        if index < len(LESSONS) - 1:
-            assert f"{LESSONS[index + 1]}.ipynb" in targets, f"{where}: no link to next"
+        if index < len(ALL) - 1:
+            assert f"{ALL[index + 1]}.ipynb" in targets, f"{where}: no link to next"
+
+
+def test_the_start_page_links_every_lesson() -> None:
+    targets = {t for cell in markdown(load("00-start-here")) for t in LINK.findall(cell)}
+    assert {f"{stem}.ipynb" for stem in ALL[1:]} <= targets
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -107,6 +119,8 @@ def test_ends_with_a_clean_check_yourself_quiz(name: str) -> None:
     assert len(code) == 2, "the quiz is two code cells: the answers, then the check"
     assert "answers = {" in source(code[0])
     assert "wslab.quiz.check(answers" in source(code[1])
+    # The lesson ends with a markdown cell that says how to stop everything.
+    assert cells[-1]["cell_type"] == "markdown"
     printed = "".join(
         "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
         for o in code[1]["outputs"]
@@ -127,6 +141,68 @@ def test_committed_without_errors(name: str) -> None:
                 assert output["output_type"] != "error", f"{name}: stored error output"
                 if output["output_type"] == "stream":
                     assert output["name"] == "stdout", f"{name}: stderr in stored outputs"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_run_all_leaves_everything_running(name: str) -> None:
+    """Contract 3.8: no code cell stops the lesson's servers; the last cell says how."""
+    cells = load(name)["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert "stop_all()" not in source(cell), f"{name}: a clean-up cell"
+    last = source(cells[-1])
+    assert "wslab.stop_all()" in last and "Shut Down Kernel" in last
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_steps_are_short(name: str) -> None:
+    for cell in load(name)["cells"]:
+        if cell["cell_type"] == "code":
+            lines = [line for line in source(cell).splitlines() if line.strip()]
+            assert len(lines) <= MAX_LINES, f"{name} {cell['id']}: {len(lines)} lines"
+
+
+def outputs(name: str) -> list[dict[str, Any]]:
+    return [o for c in load(name)["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_saved_outputs_look_intentional(name: str) -> None:
+    """Opened before anything runs (untrusted, no kernel), a lesson shows no raw repr,
+    no link to a server that is gone, and every picture and widget has a fallback
+    that JupyterLab renders untrusted (text/html: sanitized, but rendered)."""
+    assert "widgets" not in load(name)["metadata"], f"{name}: stored widget state"
+    for output in outputs(name):
+        data = output.get("data", {})
+        text = "".join(data.get("text/plain", ""))
+        rich = {"text/html", "image/png"} & set(data)
+        if WIDGET in data or "image/svg+xml" in data:
+            assert "text/html" in data, f"{name}: a widget or SVG without a fallback"
+        if WIDGET in data:
+            assert "run this cell" in "".join(data["text/html"]).lower()
+        if not rich:
+            assert not RAW_REPR.search(text), f"{name}: raw repr {text[:80]!r}"
+        html = "".join(data.get("text/html", ""))
+        assert "<svg" not in html, f"{name}: inline SVG is stripped from untrusted HTML"
+        assert not re.search(r'href="https?://(127\.0\.0\.1|localhost)', html), (
+            f"{name}: a link to a server that no longer runs"
+        )
+
+
+def test_working_copy_never_overwrites(tmp_path: Path) -> None:
+    """make lab opens my-work/: course files are copied once, never over the student's."""
+    work = tmp_path / "my-work"
+    copied = working_copy(NOTEBOOKS, work)
+    names = {p.relative_to(work).as_posix() for p in copied}
+    assert {f"{stem}.ipynb" for stem in LESSONS} <= names
+    assert "exercises/release/01_handshake/handshake.ipynb" in names
+    assert not any(n.startswith("exercises/source") for n in names)
+    mine = work / "02-handshake.ipynb"
+    mine.write_text("my notes")
+    (work / "03-frame-bytes.ipynb").unlink()
+    again = working_copy(NOTEBOOKS, work)
+    assert [p.name for p in again] == ["03-frame-bytes.ipynb"]
+    assert mine.read_text() == "my notes"
 
 
 def test_render_html_links_lessons_to_each_other(tmp_path: Path) -> None:

@@ -20,16 +20,18 @@ import importlib
 import importlib.metadata
 import json
 import logging
+import shutil
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .display import HTMLView, svg_view
-from .errors import WSLabError
+from .errors import ConnectError, WSLabError
 from .handshake import Response, check_response, client_request, split_head
 
 __all__ = [
@@ -41,12 +43,18 @@ __all__ = [
     "ReferenceServer",
     "ServerStopped",
     "UpdateServer",
+    "ask",
     "client_page",
     "compare_push",
     "course_map",
     "environment_check",
     "measure_polling",
+    "plot_polling",
+    "plot_push",
     "reference_server",
+    "sse_sample",
+    "wait_for",
+    "working_copy",
 ]
 
 #: The twelve lessons: number, file stem, short name, part of the course.
@@ -73,8 +81,12 @@ _PART_COLOURS = {
 }
 
 
-class ServerStopped(WSLabError):
-    """A lesson's server was stopped (``wslab.stop_all()`` or a restart)."""
+class ServerStopped(ConnectError):
+    """A lesson's server was stopped (``wslab.stop_all()`` or a restart).
+
+    A :class:`~wslab.errors.ConnectError`, so a notebook shows its one-line
+    message (what to re-run) without a traceback.
+    """
 
 
 def _on_stop(callback: Callable[[], object]) -> None:
@@ -128,8 +140,8 @@ def _as_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
 
 
-def environment_check() -> int:
-    """Print one line per requirement (ok, MISSING or TOO OLD); return the problems."""
+def environment_check() -> None:
+    """Print one line per requirement: ok, MISSING or TOO OLD, with the fix."""
     problems = 0
     python_ok = sys.version_info >= (3, 11)
     print(f"{'Python >= 3.11':22} {'ok' if python_ok else 'TOO OLD: install Python 3.11+'}")
@@ -146,7 +158,6 @@ def environment_check() -> int:
         problems += status != "ok"
         print(f"{package + ' >= ' + lowest:22} {status}")
     print("Everything is in place." if not problems else f"{problems} thing(s) to fix above.")
-    return problems
 
 
 # A reference server: the websockets library, on a thread of this kernel
@@ -816,3 +827,107 @@ def client_page(script: str) -> str:
         raise TypeError(f"the script must be a str of JavaScript, got {type(script).__name__}")
     # A "</script" inside the script would end the element early.
     return _PAGE.format(script=script.replace("</script", "<\\/script"))
+
+
+# Small helpers of the lessons
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` is true; messages arrive on another thread.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout} s; is the server still running?")
+        time.sleep(0.01)
+
+
+def ask(host: str, port: int, lines: list[str]) -> tuple[Response, str]:
+    """Send a request head made of ``lines``; return the server's response and body."""
+    with CountingSocket(host, port, timeout=5) as conn:
+        conn.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = conn.head()
+        body = conn.exactly(int(answer.headers.get("Content-Length") or 0))
+    return answer, body.decode().strip()
+
+
+def plot_polling(results: dict[str, dict[str, Any]]) -> None:
+    """Lesson 01's plot: latency per update, and bytes per update both ways."""
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    labels = ["new conn.\nper request", "keep-alive\npolling", "WebSocket"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    left.boxplot([[t * 1e6 for t in results[n]["times"]] for n in names], showfliers=False)
+    left.set_xticks(range(1, 4), labels)
+    left.set_ylabel("round-trip time (µs), loopback")
+    left.set_title(f"Latency of {len(results[names[0]]['times'])} updates")
+    up = [results[n]["to server"] for n in names]
+    right.bar(range(3), up, label="client → server")
+    right.bar(
+        range(3), [results[n]["to client"] for n in names], bottom=up, label="server → client"
+    )
+    right.set_xticks(range(3), labels)
+    right.set_ylabel("bytes on the wire per update")
+    right.set_title(f"Bytes per update ({len(UPDATE)}-byte payload)")
+    right.legend()
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_push(results: dict[str, dict[str, Any]]) -> None:
+    """Lesson 08's plot: publish-to-arrival latency, and bytes received per event."""
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    n = len(results[names[0]]["latencies"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    left.boxplot([[t * 1e6 for t in results[k]["latencies"]] for k in names], showfliers=False)
+    left.set_xticks(range(1, len(names) + 1), names)
+    left.set_ylabel("publish → received (µs), loopback")
+    left.set_title(f"Latency of {n} pushed events")
+    right.bar(names, [results[k]["bytes"] / n for k in names], color=["#c66", "#6a6", "#36c"])
+    right.set_ylabel("bytes received per event")
+    right.set_title("Overhead, server → client")
+    fig.tight_layout()
+    plt.show()
+
+
+def working_copy(course: str | Path, work: str | Path) -> list[Path]:
+    """Copy the lessons and the exercises' student version into a working folder.
+
+    Students open the lessons from ``work``, so JupyterLab's autosave and their
+    own edits never touch the course files, and ``git pull`` always updates the
+    course cleanly. A file already in ``work`` is never overwritten: run it
+    again after an update to get the lessons that are new; to take a fresh
+    copy of a lesson, rename or delete yours first.
+
+    Args:
+        course: The course's ``notebooks/`` folder.
+        work: The working folder, e.g. ``my-work/`` (created if missing).
+
+    Returns:
+        The files copied this time.
+    """
+    course, work = Path(course), Path(work)
+    wanted = [*sorted(course.glob("[0-9][0-9]-*.ipynb")), course / "README.md"]
+    release = course / "exercises" / "release"
+    wanted += sorted(
+        p for p in release.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    )
+    copied = []
+    for source in wanted:
+        target = work / source.relative_to(course)
+        if source.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            copied.append(target)
+    return copied
+
+
+if __name__ == "__main__":  # python -m wslab.lessons notebooks my-work
+    for path in working_copy(sys.argv[1], sys.argv[2]):
+        print(f"copied {path}")

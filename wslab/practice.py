@@ -37,7 +37,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["EXERCISES", "Exercise", "Feedback", "Problem", "check", "solution"]
+__all__ = [
+    "EXERCISES",
+    "PROVIDERS",
+    "Exercise",
+    "Feedback",
+    "Problem",
+    "add",
+    "check",
+    "exercise",
+    "solution",
+]
 
 #: Where the sources the feedback cites live.
 _RFC_URL = "https://www.rfc-editor.org/rfc/rfc{}#section-{}"
@@ -177,7 +187,29 @@ def _inline(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def _exercise(name: str) -> Exercise:
+#: Modules that register the your-turn steps of a lesson with :func:`add`, by
+#: lesson number; :func:`exercise` imports one the first time a step of its
+#: lesson is asked for. Lessons 00 to 08 have theirs in this module.
+PROVIDERS: dict[str, str] = {
+    "09": "wslab.reconnect",
+    "10": "wslab.deploy",
+    "11": "wslab.conformance",
+}
+
+
+def exercise(name: str) -> Exercise:
+    """The your-turn step ``name``, importing the module that registers it if needed.
+
+    Raises:
+        KeyError: No such step.
+    """
+    if name not in EXERCISES and name[:2] in PROVIDERS:
+        import importlib
+
+        try:
+            importlib.import_module(PROVIDERS[name[:2]])
+        except ImportError:
+            pass
     try:
         return EXERCISES[name]
     except KeyError:
@@ -197,36 +229,49 @@ def check(name: str, namespace: Namespace | None = None) -> Feedback:
     Returns:
         A :class:`Feedback`, shown as HTML in a notebook.
     """
-    exercise = _exercise(name)
+    step = exercise(name)
     if namespace is None:
         namespace = sys._getframe(1).f_globals
-    for each in exercise.names:
+    for each in step.names:
         if each not in namespace:
             return Feedback(
-                exercise,
+                step,
                 "blank",
                 f"`{each}` is not defined: run your cell above first",
-                exercise.task,
+                step.task,
             )
         if namespace[each] is ...:
-            return Feedback(exercise, "blank", f"`{each}` is still `...`", exercise.task)
+            return Feedback(step, "blank", f"`{each}` is still `...`", step.task)
+        if _blank_function(namespace[each]):
+            return Feedback(step, "blank", f"the body of `{each}` is still `...`", step.task)
     try:
-        problem = exercise.judge(namespace)
+        problem = step.judge(namespace)
     except _Raised as error:
-        return Feedback(
-            exercise, "error", str(error), "fix it in your cell, run it, then this one"
-        )
+        return Feedback(step, "error", str(error), "fix it in your cell, run it, then this one")
     if problem is None:
-        return Feedback(exercise, "right", exercise.why)
-    return Feedback(exercise, "blank" if problem.blank else "wrong", problem.message, problem.hint)
+        return Feedback(step, "right", step.why)
+    return Feedback(step, "blank" if problem.blank else "wrong", problem.message, problem.hint)
 
 
 def solution(name: str) -> _Solution:
     """Show the worked solution of the your-turn step ``name``."""
-    return _Solution(_exercise(name))
+    return _Solution(exercise(name))
 
 
 # Helpers for the judges
+
+
+def _blank() -> None: ...
+
+
+async def _async_blank() -> None: ...
+
+
+def _blank_function(value: Any) -> bool:
+    """Whether ``value`` is a function whose body is only ``...`` (or ``pass``)."""
+    code = getattr(value, "__code__", None)
+    blanks = (_blank.__code__.co_code, _async_blank.__code__.co_code)
+    return code is not None and code.co_code in blanks
 
 
 def _call(function: Any, *args: Any) -> Any:
@@ -659,7 +704,7 @@ def _xor(data: bytes, key: bytes) -> bytes:
 EXERCISES: dict[str, Exercise] = {}
 
 
-def _add(
+def add(
     name: str,
     task: str,
     where: tuple[str, str],
@@ -667,7 +712,24 @@ def _add(
     solution: str,
     judge: Judge,
     why: str,
-) -> None:
+) -> Exercise:
+    """Register a your-turn step, for lesson authors.
+
+    Args:
+        name: ``"<lesson>-<topic>"``, e.g. ``"09-backoff"``; the lesson's
+            number picks the module in :data:`PROVIDERS` that registers it.
+        task: One line: what the student writes (the hint of a blank step).
+        where: ``(label, url)`` of the rule's source, e.g. ``rfc("7.2.3")``.
+        names: The names the your-turn cell defines, each ``...`` when blank.
+        solution: The whole your-turn cell, solved (dedented here).
+        judge: ``judge(namespace)`` returns None when right, else a
+            :class:`Problem`; raise nothing (wrap calls of the student's code
+            so that what it raises becomes feedback).
+        why: What a right answer shows, one line.
+
+    Returns:
+        The registered :class:`Exercise`.
+    """
     EXERCISES[name] = Exercise(
         name,
         task,
@@ -678,9 +740,10 @@ def _add(
         judge,
         why,
     )
+    return EXERCISES[name]
 
 
-_add(
+add(
     "00-echo",
     "send `Hello, RFC 6455` to `echo` with `wslab.Client`, and keep the answer in `reply`",
     rfc("1.2"),
@@ -693,7 +756,7 @@ _add(
     _judge_echo,
     "one handshake, then a message each way on the same connection (section 1.2)",
 )
-_add(
+add(
     "01-header-bytes",
     "return the bytes of frame header for a message of `size` bytes",
     rfc("5.2"),
@@ -722,7 +785,7 @@ _add(
     ),
     "2 to 14 bytes per frame: a fragmented message pays them once per fragment",
 )
-_add(
+add(
     "01-push",
     "bytes per hour: `polling_bytes` (a poll every second) and `websocket_bytes` (60 pushes)",
     rfc("1.1"),
@@ -734,7 +797,7 @@ _add(
     _judge_push,
     "polling pays for every question, news or not; a push pays only for news",
 )
-_add(
+add(
     "02-accept",
     "compute `Sec-WebSocket-Accept` for `KEY2` with `hashlib` and `base64`",
     rfc("4.2.2"),
@@ -746,7 +809,7 @@ _add(
     _judge_accept,
     "the server proves it read this key and speaks WebSocket; anyone could compute it",
 )
-_add(
+add(
     "02-request",
     "return the bytes of a client's opening handshake for `host`, `path` and `key`",
     rfc("4.1"),
@@ -766,7 +829,7 @@ _add(
     _judge_request,
     "a GET over HTTP/1.1 with Host, Upgrade, Connection, the key and version 13 (section 4.1)",
 )
-_add(
+add(
     "03-header",
     "return the header of an unmasked, unfragmented frame: FIN, opcode, payload length",
     rfc("5.2"),
@@ -807,7 +870,7 @@ _add(
     ),
     "the shortest length form, in network byte order: the RFC's examples of section 5.7",
 )
-_add(
+add(
     "03-unmask",
     "return the payload unmasked: byte i XOR key[i % 4]",
     rfc("5.3"),
@@ -835,7 +898,7 @@ _add(
     "masking is a XOR with a key sent in the clear: not encryption, a defence for proxies "
     "(section 10.3)",
 )
-_add(
+add(
     "04-close-payload",
     "return a close frame's payload: the code, then the reason",
     rfc("5.5.1"),
@@ -867,7 +930,7 @@ _add(
     "a 2-byte code then UTF-8, at most 125 bytes in all; the reason is not necessarily human "
     "readable and is not shown to end users",
 )
-_add(
+add(
     "04-predict",
     "predict the three codes before you run the cells below",
     rfc("7.1.5"),
@@ -880,7 +943,7 @@ _add(
     _judge_predict,
     "1005 and 1006 report what happened; neither is ever sent in a close frame (7.4.1)",
 )
-_add(
+add(
     "05-shout",
     "write a handler that answers every message in upper case",
     rfc("6.1"),
@@ -893,7 +956,7 @@ _add(
     _judge_shout,
     "a server reads messages and sends messages, in any order it likes (section 6)",
 )
-_add(
+add(
     "05-close-rule",
     "return whether a browser's `ws.close(code)` accepts `code`",
     ("the WebSocket standard, close()", _WHATWG_WS + "#dom-websocket-close"),
@@ -921,7 +984,7 @@ _add(
     ),
     "anything else throws an InvalidAccessError in the browser, before a byte is sent",
 )
-_add(
+add(
     "05-js-client",
     "write the JavaScript of your own chat page: connect, show messages, send the box's text",
     ("the WebSocket standard", _WHATWG_WS + "#the-websocket-interface"),
@@ -943,7 +1006,7 @@ _add(
     "open your page (the link below) and chat; the page's events map to those of section 5 "
     "and 7 of RFC 6455",
 )
-_add(
+add(
     "06-subprotocol",
     "return the subprotocol a server selects, or None",
     rfc("4.2.2"),
@@ -958,7 +1021,7 @@ _add(
     _judge_subprotocol,
     "a server selects one of the client's values or none, and then sends no header",
 )
-_add(
+add(
     "06-extensions",
     "return the names of the extensions offered in a `Sec-WebSocket-Extensions` value",
     rfc("9.1"),
@@ -988,7 +1051,7 @@ _add(
     ),
     "offers in order, each a name and parameters: the server accepts some, adds none",
 )
-_add(
+add(
     "07-origin",
     "return whether a server accepts a handshake with this `Origin` for this `Host`",
     rfc("10.2"),
@@ -1004,7 +1067,7 @@ _add(
     _judge_origin,
     "a same-origin rule for browsers; scripts send any Origin, so authenticate too",
 )
-_add(
+add(
     "07-close-codes",
     "fill in the close code a server sends in each situation",
     rfc("7.4.1"),
@@ -1020,7 +1083,7 @@ _add(
     _judge_codes,
     "the code says why; a peer that fails the connection SHOULD send it (section 7.1.7)",
 )
-_add(
+add(
     "08-parse-sse",
     "return the events of a text/event-stream: event type, data and last event id",
     (
@@ -1052,7 +1115,7 @@ _add(
     "EventSource does exactly this, and sends the last id back as `Last-Event-ID` when it "
     "reconnects",
 )
-_add(
+add(
     "08-choose",
     "choose `sse`, `websocket` or `long polling` for each application",
     rfc("1.1"),

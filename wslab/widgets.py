@@ -55,7 +55,7 @@ from .frames import Frame, Opcode, encode
 from .loop import get_loop
 from .traffic import Direction, Kind, Record
 
-__all__ = ["ChatClient", "ChatInput", "FrameExplorer", "TrafficLog", "side_by_side"]
+__all__ = ["ChatClient", "ChatInput", "FrameExplorer", "TrafficLog", "page_link", "side_by_side"]
 
 #: Seconds between two redraws of a widget that receives a burst of updates.
 _BATCH_SECONDS = 0.05
@@ -701,3 +701,35 @@ class _Row(widgets.HBox):  # type: ignore[misc]
 def side_by_side(*children: Any) -> widgets.HBox:
     """Show widgets next to each other, e.g. two chat windows."""
     return _Row(list(children))
+
+
+class _Link(widgets.HTML):  # type: ignore[misc]
+    """A link that exists only while its server runs."""
+
+    def __init__(self, url: str, text: str) -> None:
+        self.text = text
+        link = f'<a href="{html.escape(url)}" target="_blank">{html.escape(text)}</a>'
+        super().__init__(f"Open {link} in a new tab.")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        text = f"Run this cell to get the link to {self.text} (it works while its server runs)."
+        return _fallback(super()._repr_mimebundle_(**kwargs), text)
+
+    def __repr__(self) -> str:
+        return f"<wslab link to {self.text}>"
+
+
+def page_link(target: Any, text: str = "the chat page") -> widgets.HTML:
+    """A link to a server's page, shown as a widget.
+
+    A saved notebook keeps no dead link: before the cell runs (or once the
+    kernel is gone) it shows "run this cell to get the link" instead.
+
+    Args:
+        target: A server or tap (its ``page_url``), or a URL.
+        text: The link's text.
+    """
+    url = target if isinstance(target, str) else getattr(target, "page_url", None)
+    if not isinstance(url, str):
+        raise WSLabError(f"page_link() needs a server or a URL, got {target!r}")
+    return _Link(url, text)
