@@ -463,6 +463,18 @@ def test_a_client_that_pings_without_reading_blocks_nobody() -> None:
         srv.stop()
 
 
+def test_a_message_bigger_than_the_write_buffer_reaches_a_client_that_reads() -> None:
+    """The write limit is for peers that fall behind, not for one big message."""
+
+    def big(peer: Peer, message: str | bytes) -> None:
+        peer.send(b"x" * 3_000_000)
+
+    with RawServer(big, port=0, limits=Limits(max_write_buffer=2**20)).start() as srv:
+        with connect(srv.url, open_timeout=5, max_size=None) as ws:
+            ws.send("go")
+            assert ws.recv(timeout=10) == b"x" * 3_000_000
+
+
 def test_handshake_timeout_is_a_deadline_for_the_whole_request() -> None:
     """Issue 9, 2.3: a request sent a byte at a time is cut at the deadline (slowloris)."""
     with RawServer("echo", port=0, handshake_timeout=1.0).start() as srv:

@@ -167,7 +167,8 @@ class Outbox:
     waits here, in order, and the :class:`Flusher` writes it as the peer reads.
     The connection is cut (shut down, see :meth:`cut`) when:
 
-    * more than ``limit`` bytes wait: the peer reads far less than it gets;
+    * more than ``limit`` bytes would wait: the peer reads far less than it
+      gets (one write may be bigger, if nothing else waits);
     * bytes wait and none went out for ``stall_timeout`` seconds;
     * the :attr:`deadline` set with :meth:`cut_at` passes.
 
@@ -232,7 +233,9 @@ class Outbox:
                 data = data[self._send(data) :]  # The usual case: the socket takes it all.
                 if not data:
                     return
-            if len(self._buffer) + len(data) > self.limit:
+            # One message may be as big as the application likes; a peer that
+            # falls behind by more than the limit is not reading.
+            if self._buffer and len(self._buffer) + len(data) > self.limit:
                 self._cut(f"more than {self.limit} bytes wait for a peer that does not read")
                 raise ConnectionResetError(self.cut_reason)
             self._buffer += data
