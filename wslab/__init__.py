@@ -53,6 +53,7 @@ __all__ = [
     "__version__",
     "accept_key",
     "apply_mask",
+    "conformance",
     "enable_asyncio_run",
     "encode",
     "explain",
@@ -84,6 +85,8 @@ _LAZY: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "conformance":  # a subpackage, loaded on first use: wslab.conformance.run(url)
+        return importlib.import_module(".conformance", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'wslab' has no attribute {name!r}")
