@@ -467,12 +467,16 @@ def test_a_message_bigger_than_the_write_buffer_reaches_a_client_that_reads() ->
     """The write limit is for peers that fall behind, not for one big message."""
 
     def big(peer: Peer, message: str | bytes) -> None:
-        peer.send(b"x" * 3_000_000)
+        peer.send(b"x" * 8_000_000)
 
     with RawServer(big, port=0, limits=Limits(max_write_buffer=2**20)).start() as srv:
-        with connect(srv.url, open_timeout=5, max_size=None) as ws:
+        # A small receive buffer: most of the message has to wait in the server.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        with connect(srv.url, sock=sock, open_timeout=5, max_size=None) as ws:
             ws.send("go")
-            assert ws.recv(timeout=10) == b"x" * 3_000_000
+            assert ws.recv(timeout=10) == b"x" * 8_000_000
 
 
 def test_handshake_timeout_is_a_deadline_for_the_whole_request() -> None:
