@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from wslab.closing import Close, serialize_close
 from wslab.connection import (
+    DEFAULT_MAX_FRAGMENTS,
+    TRANSITIONS,
     CloseReceived,
     Connection,
     Failed,
@@ -19,6 +21,7 @@ from wslab.connection import (
     Ping,
     Pong,
     State,
+    Trigger,
 )
 from wslab.errors import ProtocolError
 from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode
@@ -221,7 +224,7 @@ class TestClosingHandshake:
         client.send_close()
         with pytest.raises(
             RuntimeError,
-            match="cannot send TEXT: the connection is local closing and nothing may follow",
+            match="cannot send TEXT: the connection is local closing and no data may follow",
         ):
             client.send_text("more")
         with pytest.raises(
@@ -230,21 +233,21 @@ class TestClosingHandshake:
             client.send_close()
 
     def test_peer_closes_first(self) -> None:
-        """OPEN -> REMOTE_CLOSING -> CLOSED once our echo is taken (5.5.1)."""
+        """OPEN -> CLOSED: our echo is queued as the peer's close arrives (5.5.1)."""
         server = Connection(Side.SERVER)
         events = server.receive_data(
             from_client(Frame(Opcode.CLOSE, serialize_close(1001, "bye")))
         )
         assert events == [CloseReceived(1001, "bye")]
         assert str(events[0]) == "close received: 1001 (going away) bye"
-        assert server.state is State.REMOTE_CLOSING
+        assert server.state is State.CLOSED
         assert server.close_received == Close(1001, "bye")
+        assert server.close_sent == Close(1001, "")
         with pytest.raises(RuntimeError, match=r"our reply is already queued: send data_to_send"):
             server.send_close()
         # 'It SHOULD do so ... typically echoing the status code it received'.
         assert server.data_to_send() == from_server(Frame(Opcode.CLOSE, serialize_close(1001)))
         assert server.state is State.CLOSED
-        assert server.close_sent == Close(1001, "")
 
     def test_empty_close_is_echoed_empty(self) -> None:
         """An empty close frame means 1005, which is never sent: echo an empty one (7.4.1)."""
@@ -380,6 +383,241 @@ class TestFailing:
         assert close.payload[2:].decode() == "é" * 61  # 122 bytes: never half a character
 
 
+class TestTransitions:
+    """Section 7: every change of state is one line of TRANSITIONS."""
+
+    def test_the_table(self) -> None:
+        assert TRANSITIONS == {
+            (State.OPEN, Trigger.CLOSE_SENT): State.LOCAL_CLOSING,
+            (State.OPEN, Trigger.CLOSE_RECEIVED): State.CLOSED,
+            (State.LOCAL_CLOSING, Trigger.CLOSE_RECEIVED): State.CLOSED,
+            (State.OPEN, Trigger.FAILED): State.CLOSED,
+            (State.LOCAL_CLOSING, Trigger.FAILED): State.CLOSED,
+            (State.OPEN, Trigger.EOF): State.CLOSED,
+            (State.LOCAL_CLOSING, Trigger.EOF): State.CLOSED,
+            (State.CLOSED, Trigger.EOF): State.CLOSED,
+        }
+
+    @pytest.mark.parametrize(
+        ("steps", "states"),
+        [
+            (["send_close", "peer_close"], [State.LOCAL_CLOSING, State.CLOSED]),
+            (["peer_close"], [State.CLOSED]),
+            (["bad_frame"], [State.CLOSED]),
+            (["send_close", "bad_frame"], [State.LOCAL_CLOSING, State.CLOSED]),
+            (["eof"], [State.CLOSED]),
+            (["send_close", "eof"], [State.LOCAL_CLOSING, State.CLOSED]),
+            (["peer_close", "eof"], [State.CLOSED, State.CLOSED]),
+        ],
+    )
+    def test_paths_follow_the_table(self, steps: list[str], states: list[State]) -> None:
+        server = Connection(Side.SERVER)
+        actions = {
+            "send_close": lambda: server.send_close(),
+            "peer_close": lambda: server.receive_data(from_client(Frame(Opcode.CLOSE, b""))),
+            "bad_frame": lambda: server.receive_data(b"\x83\x80" + RFC_MASK),
+            "eof": server.receive_eof,
+        }
+        seen = []
+        for step in steps:
+            actions[step]()
+            seen.append(server.state)
+        assert seen == states
+
+    def test_data_to_send_changes_no_state(self) -> None:
+        """Taking the queued bytes is all data_to_send() does."""
+        server = Connection(Side.SERVER)
+        server.receive_data(from_client(Frame(Opcode.PING, b"1"), Frame(Opcode.CLOSE, b"")))
+        before = (server.state, server.close_sent, server.close_received)
+        replies = server.data_to_send()
+        assert (server.state, server.close_sent, server.close_received) == before
+        assert [f.opcode for f in sent_frames(replies, Side.SERVER)] == [Opcode.PONG, Opcode.CLOSE]
+        assert server.data_to_send() == b""
+
+    def test_eof_without_a_closing_handshake(self) -> None:
+        """7.1.5: TCP ended without close frames; nothing more is read or sent."""
+        client = Connection(Side.CLIENT)
+        client.receive_eof()
+        assert client.state is State.CLOSED
+        assert (client.close_sent, client.close_received) == (None, None)
+        assert client.receive_data(from_server(Frame(Opcode.TEXT, b"late"))) == []
+        with pytest.raises(RuntimeError, match="the TCP connection is already closed"):
+            client.send_close()
+        with pytest.raises(RuntimeError, match="cannot send TEXT: the connection is closed"):
+            client.send_text("x")
+
+
+class TestControlFramesWhileClosing:
+    """Sections 5.5.1 and 5.5.2: after our close, no data frames, but pings are answered."""
+
+    def test_ping_is_answered_in_local_closing(self) -> None:
+        """5.5.2: 'MUST send a Pong frame in response, unless it already received a Close'."""
+        server = Connection(Side.SERVER)
+        server.send_close(1001)
+        assert server.receive_data(from_client(Frame(Opcode.PING, b"still there?"))) == [
+            Ping(b"still there?")
+        ]
+        assert sent_frames(server.data_to_send(), Side.SERVER) == [
+            Frame(Opcode.PONG, b"still there?")
+        ]
+        assert server.state is State.LOCAL_CLOSING
+
+    def test_no_pong_after_the_peers_close(self) -> None:
+        client = Connection(Side.CLIENT)
+        client.send_close()
+        events = client.receive_data(
+            from_server(Frame(Opcode.CLOSE, b"\x03\xe8"), Frame(Opcode.PING, b"x"))
+        )
+        assert events == [CloseReceived(1000, "")]
+        assert client.data_to_send() == b""
+
+    def test_we_may_ping_in_local_closing(self) -> None:
+        client = Connection(Side.CLIENT, mask_key=RFC_MASK)
+        client.send_close()
+        assert sent_frames(client.send_ping(b"p"), Side.CLIENT) == [Frame(Opcode.PING, b"p")]
+
+    def test_close_frames_go_through_send_close(self) -> None:
+        with pytest.raises(ValueError, match=r"send_close\(code, reason\)"):
+            Connection(Side.SERVER).send_frame(Frame(Opcode.CLOSE, b"\x03\xe8"))
+
+
+class TestFragmentLimit:
+    """Section 10.4: a limit on the frames of one message (empty CONT frames cost nothing)."""
+
+    def test_endless_empty_continuations_fail_with_1009(self) -> None:
+        server = Connection(Side.SERVER, max_fragments=5)
+        data = from_client(Frame(Opcode.TEXT, b"", fin=False))
+        data += from_client(Frame(Opcode.CONT, b"", fin=False)) * 10
+        events = server.receive_data(data)
+        assert events == [Failed(1009, "message is over the limit of 5 frames")]
+        (close,) = sent_frames(server.data_to_send(), Side.SERVER)
+        assert close.payload[:2] == (1009).to_bytes(2, "big")
+
+    def test_a_message_at_the_limit_is_fine(self) -> None:
+        server = Connection(Side.SERVER, max_fragments=3)
+        for _ in range(2):  # the count starts again with each message
+            events = server.receive_data(
+                from_client(
+                    Frame(Opcode.BINARY, b"a", fin=False),
+                    Frame(Opcode.PING, b"not counted"),
+                    Frame(Opcode.CONT, b"b", fin=False),
+                    Frame(Opcode.CONT, b"c"),
+                )
+            )
+            assert events == [Ping(b"not counted"), Message(b"abc")]
+
+    def test_default(self) -> None:
+        assert Connection(Side.SERVER).assembler.max_fragments == DEFAULT_MAX_FRAGMENTS
+        assert MessageAssembler(max_fragments=None).max_fragments is None
+
+    @pytest.mark.parametrize("value", [0, -1, 1.5, True, "10"])
+    def test_validation(self, value: object) -> None:
+        with pytest.raises(ValueError, match="max_fragments must be a number of frames"):
+            Connection(Side.SERVER, max_fragments=value)  # type: ignore[arg-type]
+
+
+#: Autobahn case 6.4.1's text: valid UTF-8, then a code point above U+10FFFF.
+KOSME = "κόσμε".encode()
+INVALID = b"\xf4\x90\x80\x80"
+
+
+class TestFailFastUTF8:
+    """Section 8.1: invalid UTF-8 fails the connection as soon as it arrives.
+
+    Even inside one frame that arrives in pieces (Autobahn cases 6.4.3 and
+    6.4.4): the rest of the frame is not awaited.
+    """
+
+    def test_inside_one_frame(self) -> None:
+        server = Connection(Side.SERVER)
+        data = from_client(Frame(Opcode.TEXT, KOSME + INVALID + b"edited"))
+        cut = len(data) - len(INVALID + b"edited")  # header, mask key, valid part
+        assert server.receive_data(data[:cut]) == []
+        events = server.receive_data(data[cut : cut + 2])  # the first impossible bytes
+        assert events == [Failed(1007, "text message is not valid UTF-8 (8.1)")]
+        assert server.state is State.CLOSED
+
+    def test_inside_a_continuation_frame(self) -> None:
+        client = Connection(Side.CLIENT)
+        first = from_server(Frame(Opcode.TEXT, KOSME, fin=False))
+        second = from_server(Frame(Opcode.CONT, b"ok " + INVALID + b"..." * 100))
+        bad = 4 + len(b"ok ")  # a 16-bit length: 4 header bytes, then the payload
+        assert client.receive_data(first + second[:bad]) == []
+        (event,) = client.receive_data(second[bad : bad + 2])
+        assert isinstance(event, Failed) and event.code == 1007
+
+    def test_binary_frames_are_not_checked(self) -> None:
+        server = Connection(Side.SERVER)
+        data = from_client(Frame(Opcode.BINARY, INVALID + b"x" * 200))
+        for i in range(len(data)):
+            events = server.receive_data(data[i : i + 1])
+        assert events == [Message(INVALID + b"x" * 200)]
+
+    @settings(max_examples=40, deadline=None)
+    @given(text=st.text(min_size=1, max_size=60), chunk=st.integers(1, 9), fin=st.booleans())
+    def test_valid_text_in_any_pieces(self, text: str, chunk: int, fin: bool) -> None:
+        """Code points cut between pieces (and between frames) are fine."""
+        server = Connection(Side.SERVER)
+        payload = text.encode()
+        half = len(payload) // 2
+        frames = [
+            Frame(Opcode.TEXT, payload[:half], fin=False),
+            Frame(Opcode.CONT, payload[half:]),
+        ]
+        data = from_client(*frames) if not fin else from_client(Frame(Opcode.TEXT, payload))
+        events = []
+        for i in range(0, len(data), chunk):
+            events += server.receive_data(data[i : i + chunk])
+        assert events == [Message(text)]
+        assert server.receive_data(from_client(Frame(Opcode.TEXT, b"next"))) == [Message("next")]
+
+    @settings(max_examples=40, deadline=None)
+    @given(before=st.text(max_size=30), after=st.binary(max_size=30), chunk=st.integers(1, 7))
+    def test_fails_in_the_piece_that_brings_the_first_bad_byte(
+        self, before: str, after: bytes, chunk: int
+    ) -> None:
+        server = Connection(Side.SERVER)
+        payload = before.encode() + b"\xff" + after
+        data = from_client(Frame(Opcode.TEXT, payload))
+        bad = len(data) - len(payload) + len(before.encode())  # where 0xff is on the wire
+        for i in range(0, len(data), chunk):
+            events = server.receive_data(data[i : i + chunk])
+            if i + chunk > bad:
+                assert events == [Failed(1007, "text message is not valid UTF-8 (8.1)")]
+                break
+            assert events == []
+
+
+class TestEventOrder:
+    """Section 7.1.7: what arrived before a protocol error is still delivered, in order."""
+
+    def test_failed_comes_last(self) -> None:
+        server = Connection(Side.SERVER)
+        data = from_client(
+            Frame(Opcode.TEXT, b"one"),
+            Frame(Opcode.BINARY, b"two", fin=False),
+            Frame(Opcode.PING, b"p"),
+            Frame(Opcode.CONT, b"!"),
+            Frame(Opcode.TEXT, b"three"),
+        )
+        events = server.receive_data(
+            data + b"\x83\x80" + RFC_MASK + from_client(Frame(Opcode.TEXT))
+        )
+        assert events == [
+            Message("one"),
+            Ping(b"p"),
+            Message(b"two!"),
+            Message("three"),
+            Failed(1002, "reserved opcode 0x3 (5.2)"),
+        ]
+
+    def test_with_an_invalid_text_frame_still_arriving(self) -> None:
+        server = Connection(Side.SERVER)
+        data = from_client(Frame(Opcode.TEXT, b"fine"), Frame(Opcode.TEXT, b"\xff" * 100))
+        events = server.receive_data(data[:-50])
+        assert events == [Message("fine"), Failed(1007, "text message is not valid UTF-8 (8.1)")]
+
+
 class TestInputValidation:
     """Wrong arguments fail at once with a message that says what was expected."""
 
@@ -456,7 +694,7 @@ class TestRoundTrips:
         assert [e.data for e in events if isinstance(e, Message)] == messages
         assert events.count(Ping(b"p")) == len(messages)
         assert events[-1] == CloseReceived(1000, "done")
-        assert server.state is State.REMOTE_CLOSING
+        assert server.state is State.CLOSED
 
         # The server's replies (pongs, then the echoed close) complete the handshake.
         replies = client.receive_data(server.data_to_send())

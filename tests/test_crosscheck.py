@@ -32,7 +32,7 @@ from wsproto.utilities import RemoteProtocolError as WPRemoteProtocolError
 from wsproto.utilities import generate_accept_token
 
 from wslab.closing import Close, parse_close, serialize_close
-from wslab.connection import CloseReceived, Connection, Message, Ping, Pong, State
+from wslab.connection import CloseReceived, Connection, Failed, Message, Ping, Pong, State
 from wslab.errors import HandshakeError, ProtocolError
 from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode
 from wslab.handshake import (
@@ -525,3 +525,35 @@ class TestConnectionsAgainstOthers:
         theirs.receive_data(ours.data_to_send())
         assert [type(e) for e in theirs.events()] == [wp_events.CloseConnection]
         assert ours.state is State.CLOSED
+
+
+class TestIncompleteTextAgainstWsproto:
+    """Section 8.1: wsproto also fails on invalid UTF-8 before the text frame is complete.
+
+    (websockets reads whole frames, so it has no opinion until the frame ends.)
+    """
+
+    @pytest.mark.parametrize("valid", [b"", "κόσμε".encode(), b"ok " * 50])
+    def test_both_fail_with_1007_on_the_first_bad_bytes(self, valid: bytes) -> None:
+        payload = valid + b"\xf4\x90\x80\x80" + b"edited" * 40
+        data = encode(Frame(Opcode.TEXT, payload), RFC_MASK)
+        cut = len(data) - len(payload) + len(valid) + 2  # up to the second bad byte
+        ours = Connection(Side.SERVER)
+        (event,) = ours.receive_data(data[:cut])
+        assert isinstance(event, Failed) and event.code == 1007
+        theirs = WPConnection(ConnectionType.SERVER)
+        theirs.receive_data(data[:cut])
+        (closing,) = theirs.events()
+        assert isinstance(closing, wp_events.CloseConnection) and closing.code == 1007
+
+    def test_both_accept_the_valid_start(self) -> None:
+        payload = "κόσμε".encode() * 30
+        data = encode(Frame(Opcode.TEXT, payload), RFC_MASK)
+        ours = Connection(Side.SERVER)
+        theirs = WPConnection(ConnectionType.SERVER)
+        for i in range(0, len(data), 7):
+            assert ours.receive_data(data[i : i + 7]) in ([], [Message("κόσμε" * 30)])
+            theirs.receive_data(data[i : i + 7])
+        received = list(theirs.events())
+        assert all(isinstance(e, wp_events.TextMessage) for e in received)
+        assert "".join(e.data for e in received) == "κόσμε" * 30  # type: ignore[attr-defined]
