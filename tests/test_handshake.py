@@ -14,6 +14,7 @@ from wslab.handshake import (
     Request,
     Response,
     accept_key,
+    check_host,
     check_request,
     check_response,
     client_request,
@@ -21,6 +22,7 @@ from wslab.handshake import (
     new_key,
     origin_allowed,
     server_response,
+    single_value,
     split_head,
 )
 
@@ -287,6 +289,24 @@ class TestCheckRequest:
         request = request_with(Origin="https://server.example.com")
         assert handshake_error(request, origins=[]).status == 403
         assert check_request(request, origins=[], secure=True) == RFC_KEY
+
+
+class TestSingleHeaders:
+    """The helpers check_request() uses, public so that a server's own rules reuse them."""
+
+    def test_check_host(self) -> None:
+        assert check_host(Headers([("Host", " example.com:8080 ")])) == "example.com:8080"
+        for headers in ([], [("Host", " ")], [("Host", "a"), ("host", "b")]):
+            with pytest.raises(HandshakeError, match=r"4\.2\.1 item 2") as info:
+                check_host(Headers(headers))
+            assert info.value.status == 400
+
+    def test_single_value(self) -> None:
+        headers = Headers([("Origin", "http://a"), ("X", "1"), ("origin", "http://b")])
+        assert single_value(headers, "X", "rule") == "1"
+        assert single_value(headers, "Y", "rule") is None
+        with pytest.raises(HandshakeError, match=r"2 Origin headers .*: send exactly one \(7\)"):
+            single_value(headers, "Origin", "7")
 
 
 class TestOriginScheme:

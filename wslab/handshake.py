@@ -26,6 +26,7 @@ __all__ = [
     "Request",
     "Response",
     "accept_key",
+    "check_host",
     "check_request",
     "check_response",
     "client_request",
@@ -33,6 +34,7 @@ __all__ = [
     "new_key",
     "origin_allowed",
     "server_response",
+    "single_value",
     "split_head",
 ]
 
@@ -321,12 +323,8 @@ def check_request(
         raise HandshakeError(f"method is {request.method}: the handshake must be a GET (4.2.1)")
     _check_http_version(request.version)
     headers = request.headers
-    host = _single(headers, "Host", "4.2.1 item 2")
-    if host is None or not host.strip():
-        raise HandshakeError(
-            f"{_describe(headers, 'Host')}: expected the server's host and port (4.2.1 item 2)"
-        )
-    _single(headers, "Upgrade", "4.2.1 item 3")
+    host = check_host(headers)
+    single_value(headers, "Upgrade", "4.2.1 item 3")
     if "websocket" not in headers.tokens("Upgrade"):
         raise HandshakeError(
             f"{_describe(headers, 'Upgrade')}: expected 'websocket' (4.2.1 item 3)"
@@ -335,7 +333,7 @@ def check_request(
         raise HandshakeError(
             f"{_describe(headers, 'Connection')}: expected 'Upgrade' (4.2.1 item 4)"
         )
-    key = _single(headers, "Sec-WebSocket-Key", "4.2.1 item 5")
+    key = single_value(headers, "Sec-WebSocket-Key", "4.2.1 item 5")
     if key is None or not is_valid_key(key):
         raise HandshakeError(
             f"{_describe(headers, 'Sec-WebSocket-Key')}: expected base64 of 16 random "
@@ -343,7 +341,7 @@ def check_request(
         )
     _check_version(headers)
     _check_no_body(headers)
-    origin = _single(headers, "Origin", "4.2.1 item 7")
+    origin = single_value(headers, "Origin", "4.2.1 item 7")
     if origins is not None and not origin_allowed(origin, host, origins, secure=secure):
         raise HandshakeError(f"Origin {origin!r} is not allowed (10.2)", 403)
     return key
@@ -405,11 +403,34 @@ def _check_no_body(headers: Headers) -> None:
         )
 
 
-def _single(headers: Headers, name: str, rule: str) -> str | None:
+def check_host(headers: Headers) -> str:
+    """Return the one ``Host`` header (section 4.2.1 item 2; RFC 9112 3.2).
+
+    Raises:
+        HandshakeError: 400 if it is missing, empty or repeated.
+    """
+    host = single_value(headers, "Host", "4.2.1 item 2")
+    if host is None or not host.strip():
+        raise HandshakeError(
+            f"{_describe(headers, 'Host')}: expected the server's host and port (4.2.1 item 2)"
+        )
+    return host.strip()
+
+
+def single_value(headers: Headers, name: str, rule: str) -> str | None:
     """Return the value of a header that may appear at most once, or None.
 
     Two ``Host`` headers can name two servers, and a proxy and a server may
     each believe a different one; so a repeated header is refused, not joined.
+
+    Args:
+        headers: The request's headers.
+        name: The header, e.g. ``"Origin"``.
+        rule: The section that says "one", for the error message, e.g.
+            ``"4.2.1 item 7"``.
+
+    Raises:
+        HandshakeError: 400 if the header appears more than once.
     """
     values = headers.get_all(name)
     if len(values) > 1:
