@@ -136,8 +136,9 @@ def is_valid_wire_code(code: int) -> bool:
     """Return whether ``code`` may appear in a close frame on the wire.
 
     Section 7.4.2: 0-999 are unused, 1000-2999 are for the protocol (only the
-    defined ones are valid, never 1004, 1005, 1006 or 1015), 3000-3999 are for
-    libraries and frameworks, 4000-4999 for applications.
+    defined ones are valid, never 1004, 1005, 1006 or 1015), 3000-3999 are
+    "for use by libraries, frameworks, and applications", registered with
+    IANA, and 4000-4999 are "reserved for private use".
     """
     _require_int(code, "code")
     if 1000 <= code <= 2999:
@@ -171,7 +172,9 @@ def serialize_close(code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> b
         code: A status code that is valid on the wire (see
             :func:`is_valid_wire_code`). Pass ``1005`` to build the empty
             payload, which means "no status code" (then ``reason`` must be empty).
-        reason: Text for humans, at most 123 bytes once UTF-8 encoded.
+        reason: At most 123 bytes once UTF-8 encoded. Section 5.5.1: it is
+            "not necessarily human readable but may be useful for debugging",
+            and "clients MUST NOT show it to end users".
 
     Raises:
         ValueError: The code may not be sent, or the reason is too long.
