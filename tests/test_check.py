@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
+from _util import wait_until
 
 import wslab.handlers
 import wslab.handshake
@@ -699,3 +701,66 @@ def test_connect_to_nothing_fails_clearly() -> None:
         url = server.url
     error = failure(check.connect, url, name="bob", timeout=1.0)
     assert str(error).startswith(f"✗ connecting bob to {url}: ")
+
+
+# -- helpers of the later exercises ------------------------------------------
+
+
+def test_uses_name_finds_globals_attributes_and_helpers() -> None:
+    student = cell(
+        "import hmac\n"
+        "def same(a, b):\n    return hmac.compare_digest(a, b)\n"
+        "def token_ok(path, secret):\n    return same(path, secret)\n"
+        "def naive(path, secret):\n    return path == secret\n"
+    )
+    assert check.uses_name(student["token_ok"], "compare_digest")  # type: ignore[arg-type]
+    assert not check.uses_name(student["naive"], "compare_digest")  # type: ignore[arg-type]
+
+
+def test_a_stalled_client_backs_up_the_server_and_sees_the_close() -> None:
+    """The slow consumer of the broadcast exercise: it reads nothing, then its close."""
+    flood = cell(
+        "import asyncio\n"
+        "gave_up = []\n"
+        "async def flood(ws):\n"
+        "    try:\n"
+        "        for _ in range(1000):\n"
+        "            await asyncio.wait_for(ws.send(bytes(8192)), 1)\n"
+        "    except TimeoutError:\n"
+        "        gave_up.append(True)\n"
+        "        await ws.close(1008, 'too slow')\n"
+    )
+    with check.serving(flood["flood"], send_buffer=16384) as server:  # type: ignore[arg-type]
+        with check.stalled(server, name="slow") as slow:
+            # Reading would unblock the server: wait until it gives up first.
+            wait_until(lambda: flood["gave_up"], 20, what="the server gives up on a slow client")
+            assert slow.close_code(timeout=10) == 1008
+
+
+def test_the_conformance_checker_fails_only_what_a_correct_echo_passes() -> None:
+    echoes = cell(
+        "async def echo(ws):\n"
+        "    async for message in ws:\n"
+        "        await ws.send(message)\n"
+        "async def text_only(ws):\n"
+        "    async for message in ws:\n"
+        "        if isinstance(message, bytes):\n"
+        "            message = message.decode('latin-1')\n"
+        "        await ws.send(message)\n"
+    )
+    with check.serving(echoes["echo"]) as server:  # type: ignore[arg-type]
+        check.conformance(
+            server, reference=wslab.handlers.echo, cases="framing", what="the checker"
+        )
+    with check.serving(echoes["text_only"]) as server:  # type: ignore[arg-type]
+        error = failure(
+            check.conformance,
+            server,
+            reference=wslab.handlers.echo,
+            cases="framing",
+            what="the checker",
+        )
+    lines = str(error).splitlines()
+    assert re.match(r"✗ the checker: \d+ of \d+ cases fail that a correct echo passes", lines[0])
+    assert lines[1].startswith("  case 1.")
+    assert "see RFC 6455 section 5." in lines[-1]

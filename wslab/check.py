@@ -41,6 +41,7 @@ import linecache
 import logging
 import os
 import signal
+import socket
 import sys
 import sysconfig
 import threading
@@ -63,7 +64,9 @@ __all__ = [
     "GradingServer",
     "NotImplementedYet",
     "Peer",
+    "Stalled",
     "case",
+    "conformance",
     "connect",
     "equal",
     "fail",
@@ -74,7 +77,9 @@ __all__ = [
     "raises",
     "rfc_link",
     "serving",
+    "stalled",
     "true",
+    "uses_name",
 ]
 
 #: Where a section number of RFC 6455 points to.
@@ -798,6 +803,7 @@ class GradingServer:
         *,
         process_request: Callable[[ServerConnection, Request], Response | None] | None = None,
         max_size: int = 2**20,
+        send_buffer: int | None = None,
     ) -> None:
         self.handler_name: str = getattr(handler, "__name__", "handler")
         self.errors: list[HandlerError] = []
@@ -805,6 +811,7 @@ class GradingServer:
         self._handler = handler
         self._process_request = process_request
         self._max_size = max_size
+        self._send_buffer = send_buffer
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name=f"wslab-check-{self.handler_name}", daemon=True
@@ -863,10 +870,15 @@ class GradingServer:
     async def _start(self) -> int:
         from websockets.asyncio.server import serve
 
+        listener = socket.create_server(("127.0.0.1", 0))
+        if self._send_buffer is not None:
+            # Accepted connections inherit it: a client that stops reading
+            # fills a small buffer soon, whatever the system's defaults.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
         self._server = await serve(
             self._handle,
-            "127.0.0.1",
-            0,
+            sock=listener,
+            write_limit=self._send_buffer or 2**15,
             process_request=self._guard if self._process_request else None,
             compression=None,
             max_size=self._max_size,
@@ -910,6 +922,7 @@ def serving(
     *,
     process_request: Callable[..., Any] | None = None,
     max_size: int = 2**20,
+    send_buffer: int | None = None,
 ) -> Iterator[GradingServer]:
     """Serve ``handler`` on a private grading server; stop it afterwards.
 
@@ -924,6 +937,9 @@ def serving(
             answered, as the websockets library's ``process_request``: return
             ``None`` to accept, or ``ws.respond(status, text)`` to refuse.
         max_size: The largest message accepted, in bytes.
+        send_buffer: A small socket send buffer (and websockets write limit), in
+            bytes, so that a client that stops reading blocks the server's
+            sends soon (the slow-consumer exercise).
 
     Yields:
         The running :class:`GradingServer`.
@@ -936,7 +952,9 @@ def serving(
             lines=("Write it as `async def handler(ws): ...`, with `await ws.send(...)`.",),
         )
     _forget_connections(handler)
-    server = GradingServer(handler, process_request=process_request, max_size=max_size)
+    server = GradingServer(
+        handler, process_request=process_request, max_size=max_size, send_buffer=send_buffer
+    )
     try:
         yield server
     finally:
@@ -1229,6 +1247,175 @@ def handshake_status(
     return 101
 
 
+class Stalled:
+    """A client that completes the opening handshake, then reads nothing: a slow consumer.
+
+    It is a plain socket with a small receive buffer, so the server's sends to
+    it back up soon. Make one with :func:`stalled`.
+
+    Attributes:
+        name: A label for messages.
+    """
+
+    def __init__(self, sock: socket.socket, name: str, leftover: bytes) -> None:
+        self._sock = sock
+        self.name = name
+        self._leftover = leftover
+
+    def close_code(self, timeout: float | None = None) -> int | None:
+        """Read everything the server sent, up to its close frame; return its code.
+
+        None if the connection ended without a close frame, or nothing came
+        within ``timeout`` seconds.
+        """
+        from .closing import parse_close
+        from .frames import FrameDecoder, Opcode, Side
+
+        decoder = FrameDecoder(Side.CLIENT)
+        data = self._leftover
+        self._leftover = b""
+        self._sock.settimeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+        while True:
+            for frame in decoder.feed(data):
+                if frame.opcode == Opcode.CLOSE:
+                    return parse_close(frame.payload).code
+            try:
+                data = self._sock.recv(2**16)
+            except OSError:
+                return None
+            if not data:
+                return None
+
+    def close(self) -> None:
+        """Drop the connection."""
+        self._sock.close()
+
+    def __enter__(self) -> Stalled:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Stalled {self.name}>"
+
+
+def stalled(server: GradingServer, *, name: str = "slow", query: str = "") -> Stalled:
+    """Connect a client that reads nothing after the handshake (see :class:`Stalled`).
+
+    Raises:
+        CheckFailed: The handshake failed.
+    """
+    __tracebackhide__ = True
+    from urllib.parse import urlsplit
+
+    from .handshake import Response, client_request, new_key, split_head
+
+    url = urlsplit(_with_query(server.url, query))
+    host = f"127.0.0.1:{server.port}"
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(DEFAULT_TIMEOUT)
+    try:
+        sock.connect(("127.0.0.1", server.port))
+        request = client_request(
+            host, url.path + (f"?{url.query}" if url.query else ""), key=new_key()
+        )
+        request.headers.add(_CLIENT_HEADER, name)
+        sock.sendall(request.serialize())
+        buffer = b""
+        while (parts := split_head(buffer)) is None:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the server closed the connection during the handshake")
+            buffer += chunk
+        head, rest = parts
+        status = Response.parse(head).status
+        if status != 101:
+            raise ConnectionError(f"the server answered {status}")
+    except Exception as exc:
+        sock.close()
+        raise fail(f"connecting {name} to {server.url}", f"{type(exc).__name__}: {exc}",
+                   rfc="4.1") from None  # fmt: skip
+    return Stalled(sock, name, rest)
+
+
+def uses_name(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` (or a helper it calls from its notebook) uses ``name``.
+
+    A global, an attribute (``hmac.compare_digest``) or an import all count.
+    For checks of *how* something is done, e.g. a constant-time comparison.
+    """
+    for _function, code in _functions(fn):
+        for instruction in _instructions(code):
+            if instruction.opname in _NAME_OPS and instruction.argval == name:
+                return True
+    return False
+
+
+def conformance(
+    server: GradingServer,
+    *,
+    reference: Callable[..., Any],
+    cases: list[str] | str | None = None,
+    what: str,
+    hint: str | None = None,
+    timeout: float = 1.0,
+    shown: int = 3,
+) -> None:
+    """Run wslab's conformance checker on the student's echo server and on a reference.
+
+    The handler only decides what is echoed; the framing, UTF-8 checks and
+    closing are the websockets library's. So a case fails the student only if
+    it passes with ``reference``, a correct echo on the same kind of server.
+
+    Args:
+        server: The student's echo server, from :func:`serving`.
+        reference: A correct echo handler.
+        cases: Cases, chapters or categories, as :func:`wslab.conformance.run` takes.
+        what: What is checked, for the message.
+        hint: A suggestion for the fix.
+        timeout: Seconds the server gets to react in each case.
+        shown: How many failing cases the message describes.
+
+    Raises:
+        CheckFailed: Some case fails that the reference passes.
+    """
+    __tracebackhide__ = True
+    from . import conformance as checker
+
+    # First one echo through a grading client: a handler that does not echo, or
+    # blocks its loop, gets the usual explanation instead of a hundred timeouts.
+    with connect(server, name="the checker") as probe:
+        probe.send("probe")
+        probe.recv(what=f"{what}: the echo of a first message", rfc="5.6")
+    theirs = checker.run(server.url, cases, timeout=timeout)
+    with serving(reference) as correct:
+        ours = checker.run(correct.url, cases, timeout=timeout)
+    passing = {result.id for result in ours if result.result != checker.Grade.FAILED}
+    broken = [result for result in theirs.failed if result.id in passing]
+    if not broken:
+        return
+    lines: list[str] = []
+    for result in broken[:shown]:
+        case = result.case
+        lines += [
+            f"case {case.id} ({case.category}): {case.description}",
+            f"  expected: {case.expect}",
+            f"  happened: {result.what}",
+        ]
+    if len(broken) > shown:
+        lines.append(f"... and {len(broken) - shown} more: print(conformance.run(server.url)).")
+    section = str(getattr(broken[0].case, "section", "5.6")).split(",")[0].strip()
+    raise fail(
+        what,
+        f"{len(broken)} of {len(theirs)} cases fail that a correct echo passes",
+        lines=tuple(lines),
+        rfc=section if section[:1].isdigit() else "5.6",
+        hint=hint,
+    )
+
+
 # -- helpers ---------------------------------------------------------------------
 
 #: The request header that tells a grading server which grading client connects.
@@ -1379,12 +1566,23 @@ def _where(filename: str) -> str:
 
 def _global_names(code: CodeType) -> Iterator[str]:
     """The global names and imported modules used by ``code`` and its inner functions."""
-    for instruction in dis.get_instructions(code):
+    for instruction in _instructions(code):
         if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME", "IMPORT_NAME"):
             yield str(instruction.argval)
+
+
+#: The instructions that load a name: globals, attributes, methods, imports.
+_NAME_OPS = frozenset(
+    {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_ATTR", "LOAD_METHOD", "IMPORT_NAME", "IMPORT_FROM"}
+)
+
+
+def _instructions(code: CodeType) -> Iterator[dis.Instruction]:
+    """The instructions of ``code`` and of the functions defined in it."""
+    yield from dis.get_instructions(code)
     for const in code.co_consts:
         if isinstance(const, CodeType):
-            yield from _global_names(const)
+            yield from _instructions(const)
 
 
 def _strings(code: CodeType) -> Iterator[str]:
