@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -143,6 +144,35 @@ class TestChildren:
         wslab.loop.stop_all()  # what wslab.stop_all() runs
         assert deploy.processes() == []
         assert all(gone(pid) for pid in pids)
+
+    def test_children_end_with_a_killed_kernel(self) -> None:
+        """SIGKILL runs no clean-up at all: the closed pipe still ends every child."""
+        script = (
+            "import time, wslab, wslab.deploy as d, wslab.scale as sc\n"
+            "s = wslab.serve('echo', port=0)\n"
+            "kids = [d.proxy(s), d.pubsub(), sc.ChatProcess().start()]\n"
+            "print(*(k.pid for k in kids), flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        kernel = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert kernel.stdout is not None
+            groups = [int(pid) for pid in kernel.stdout.readline().split()]
+            assert len(groups) == 3
+        finally:
+            kernel.kill()
+            kernel.wait()
+
+        def group_gone(pgid: int) -> bool:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(lambda: all(group_gone(g) for g in groups), 10, what="every child ended")
 
     def test_a_missing_component_says_how_to_install_it(
         self, monkeypatch: pytest.MonkeyPatch

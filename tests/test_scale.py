@@ -105,7 +105,8 @@ class TestResumableChat:
                 for n in range(5):
                     ada.send(f"m{n}")
                 wait_until(lambda: sum('"m4"' in m for m in ada.messages) == 1)
-            events = asyncio.run(_collect(server.url + "&last_id=3", 4))
+            welcome, *events = asyncio.run(_collect(server.url + "&last_id=3", 5))
+            assert welcome == {"type": "welcome", "last_id": 3}
             assert [e["id"] for e in events] == [4, 5, 6, 7]
             assert [e.get("text") for e in events] == ["m2", "m3", "m4", "* ada left"]
         finally:

@@ -35,6 +35,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -103,8 +104,11 @@ class ChildProcess:
     """
 
     name = "program"
-    #: Keep the child's standard input open: the child exits when it closes.
-    stdin_pipe = False
+    #: The child watches its standard input itself and exits when it closes
+    #: (a wslab process). Otherwise a small Python supervisor runs the program
+    #: and does it: either way, even a killed kernel leaves no child behind,
+    #: since the kernel's end closes the pipe.
+    watches_stdin = False
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix=f"wslab-{self.name}-"))
@@ -165,13 +169,15 @@ class ChildProcess:
     def spawn(self) -> None:
         """Run the program without waiting (:meth:`start` also waits until it answers)."""
         argv = self.command()
+        if not self.watches_stdin:
+            argv = [sys.executable, "-c", _SUPERVISOR, *argv]
         self._log = open(self.directory / "output.log", "ab")  # open while the child runs
         self._log_start = self._log.tell()
         try:
             self._process = subprocess.Popen(
                 argv,
                 cwd=self.directory,
-                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=self.environment(),
@@ -219,8 +225,7 @@ class ChildProcess:
                 try:
                     process.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(STOP_TIMEOUT)
+                    _kill_group(process)
             if process.stdin is not None:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
@@ -231,8 +236,7 @@ class ChildProcess:
     def kill(self) -> None:
         """Kill the program at once (SIGKILL), as a crash would."""
         if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(STOP_TIMEOUT)
+            _kill_group(self._process)
         self.stop()
 
     def log(self) -> str:
@@ -253,6 +257,31 @@ class ChildProcess:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<wslab.deploy.{type(self).__name__} {self.name} on port {self.port} {state}>"
+
+
+# Runs a program and ends it when its own standard input closes (the kernel is
+# gone, however it ended) or on SIGTERM; exits with the program's exit code.
+# (os._exit: a normal exit would wait for the thread blocked on stdin, and abort.)
+_SUPERVISOR = """\
+import os, signal, subprocess, sys, threading
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+def watch():
+    os.read(0, 1)
+    child.terminate()
+threading.Thread(target=watch, daemon=True).start()
+code = child.wait()
+sys.stdout.flush()
+os._exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child and everything in its session (a supervisor and its program)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(STOP_TIMEOUT)
 
 
 def _tcp_answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -413,7 +442,7 @@ def nginx_config(
 ) -> str:
     """The ``nginx.conf`` for a WebSocket reverse proxy; every line says why."""
     servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=2s;" for u in upstreams)
-    policy = _BALANCE[balance]
+    policy = f"\n        {_BALANCE[balance]}" if _BALANCE[balance] else ""
     # nginx takes whole units: 60s, or 500ms for the lessons' short timeouts.
     seconds = (
         f"{idle_timeout:g}s"
@@ -455,8 +484,7 @@ http {{
         default upgrade;
         ''      close;
     }}
-    upstream websocket_servers {{
-        {policy}
+    upstream websocket_servers {{{policy}
 {servers}
     }}
     server {{

@@ -405,6 +405,8 @@ class ReconnectingClient:
         self.resume = Resume()
         self.outbox = Outbox()
         self.state: State = "CONNECTING"
+        #: The server's welcome on the latest connection (which process, where to resume).
+        self.welcome: Envelope | None = None
         self.close_code: int | None = None
         self._rng = random.Random(seed)
         self._t0 = time.monotonic()
@@ -545,6 +547,8 @@ class ReconnectingClient:
                 event = parse_envelope(message)
                 if event is None:
                     continue
+                if event["type"] == "welcome":
+                    self.welcome = event
                 if event["type"] == "ack":
                     self.outbox.ack(str(event.get("ref")))
                 elif self.resume.accept(event):

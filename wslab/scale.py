@@ -33,8 +33,9 @@ Protocol (JSON text messages):
 * server to client: ``{"id": 12, "type": "message", "name": "alice", "text":
   "hi", "ref": "c1-7"}``, ``{"id": 13, "type": "notice", "text": "* bob
   joined"}``, ``{"type": "ack", "ref": "c1-7", "id": 12}`` to the sender,
-  and first of all, to a client that does not resume, ``{"type": "welcome",
-  "last_id": 11}``: where it may resume from.
+  and first of all ``{"type": "welcome", "last_id": 11, "server": "s2"}``:
+  where the client may resume from (for a new client) and which process
+  serves it.
 """
 
 from __future__ import annotations
@@ -337,17 +338,19 @@ class ResumableChat(Chat):
     async def _catch_up(self, ws: ServerConnection, last_id: int | None) -> _Member:
         """Queue the history after ``last_id``, then make ``ws`` a live member.
 
-        A new client (no ``last_id``) gets ``{"type": "welcome", "last_id": N}``
-        instead: the id it may resume from, even before its first event. Live
+        First a ``{"type": "welcome", "last_id": N}``: for a new client (no
+        ``last_id``), the id it may resume from even before its first event. Live
         events that arrive meanwhile are buffered and queued after, skipping
         ids already queued: nothing lost, nothing twice.
         """
         member = _Member(ws)
+        # A resuming client starts where it asked; a new one where this process is.
+        start = self.last_delivered if last_id is None else last_id
+        welcome: Envelope = {"type": "welcome", "last_id": start}
+        if self.label:
+            welcome["server"] = self.label  # which process: for the lessons' tables
+        self._queue(member, json.dumps(welcome))
         if last_id is None:
-            welcome: Envelope = {"type": "welcome", "last_id": self.last_delivered}
-            if self.label:
-                welcome["server"] = self.label  # which process: for the lessons' tables
-            self._queue(member, json.dumps(welcome))
             self.members[ws] = member  # no await since last_delivered: exact
             return member
         joining = self._joining[ws] = _Joining()
@@ -420,7 +423,7 @@ class ChatProcess(ChildProcess):
     """
 
     name = "chat server"
-    stdin_pipe = True
+    watches_stdin = True
 
     def __init__(self, pubsub_url: str | None = None, label: str = "alone") -> None:
         super().__init__()
