@@ -292,7 +292,11 @@ class TestCheckRequest:
 
 
 class TestSingleHeaders:
-    """The helpers check_request() uses, public so that a server's own rules reuse them."""
+    """Section 4.2.1 items 2 and 7 (and RFC 9112 3.2): headers that appear once.
+
+    check_request() uses these helpers; they are public so that a server's
+    own rules (wslab.rules) reuse them.
+    """
 
     def test_check_host(self) -> None:
         assert check_host(Headers([("Host", " example.com:8080 ")])) == "example.com:8080"
@@ -561,6 +565,26 @@ class TestErrorResponse:
         response = self.answer(error)
         assert response.headers.get_all("Upgrade") == ["websocket"]
         assert response.headers.tokens("Connection") == ["upgrade", "close"]
+
+    #: The answer to 'Sec-WebSocket-Version: 8', byte for byte.
+    VERSION_426 = (
+        b"HTTP/1.1 426 Upgrade Required\r\n"
+        b"Sec-WebSocket-Version: 13\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: 58\r\n"
+        b"Connection: Upgrade, close\r\n"
+        b"\r\n"
+        b"Sec-WebSocket-Version is '8': this server speaks 13 (4.4)\n"
+    )
+
+    def test_version_426_both_ways(self) -> None:
+        error = handshake_error(request_with(**{"Sec-WebSocket-Version": "8"}))
+        assert error_response(error).serialize() == self.VERSION_426
+        response = Response.parse(self.VERSION_426)
+        assert (response.status, response.reason) == (426, "Upgrade Required")
+        assert response.body == b"Sec-WebSocket-Version is '8': this server speaks 13 (4.4)\n"
+        assert response.serialize() == self.VERSION_426
 
     def test_426_keeps_its_own_upgrade(self) -> None:
         response = self.answer(HandshakeError("h2c", 426, [("Upgrade", "h2c")]))
