@@ -118,6 +118,7 @@ def _judge_token(ns: Namespace) -> Problem | None:
 
 def _judge_respond(ns: Namespace) -> Problem | None:
     from .closing import serialize_close
+    from .errors import ProtocolError
     from .frames import Frame, Opcode
 
     respond = ns["respond"]
@@ -141,6 +142,19 @@ def _judge_respond(ns: Namespace) -> Problem | None:
         return Problem(
             f"`respond(CLOSE without a code)` returned {_short(got)}",
             "no code received: answer with an empty Close (section 7.1.5 calls it 1005)",
+        )
+    invalid = Frame(Opcode.CLOSE, (1005).to_bytes(2, "big"))  # never on the wire (7.4.1)
+    try:
+        got = respond(invalid)
+    except ProtocolError:
+        got = [Frame(Opcode.CLOSE, serialize_close(1002, ""))]  # the server fails with 1002
+    except Exception as error:
+        return Problem(f"`respond(CLOSE 1005)` raised {type(error).__name__}: {error}")
+    if got != [Frame(Opcode.CLOSE, serialize_close(1002, ""))]:
+        return Problem(
+            f"`respond(CLOSE 1005)` returned {_short(got)}: 1005 may not be sent",
+            "read the code with `parse_close`: it raises ProtocolError for a code that may "
+            "not be sent, and the server then fails the connection with 1002 (section 7.4)",
         )
     text = Frame(Opcode.TEXT, b"hello")
     if _call(respond, text) != [text]:
@@ -229,9 +243,41 @@ add(
         if frame.opcode is Opcode.CLOSE:
             close = parse_close(frame.payload)
             payload = b"" if close is None else serialize_close(close.code, "")
-            return [Frame(Opcode.CLOSE, payload)]
+            return [Frame(Opcode.CLOSE, payload)]  # parse_close raised for a bad code
         return []
     """,
     _judge_respond,
     "control frames answer in kind: the Pong and the Close echo what came in",
+)
+
+
+def _judge_text_ok(ns: Namespace) -> Problem | None:
+    hint = "try to decode the bytes as UTF-8; a UnicodeDecodeError means invalid"
+    cases = [
+        ((b"Hello",), True, hint),
+        (("κόσμε".encode(),), True, "multi-byte characters are valid UTF-8 too"),
+        ((b"",), True, "an empty text message is valid"),
+        ((b"\xce\xba\xed\xa0\x80",), False, "a UTF-16 surrogate (ed a0 80) is not UTF-8: " + hint),
+        ((b"\xc0\xaf",), False, "an overlong '/' (c0 af) is not UTF-8: " + hint),
+        ((b"hello\xe2\x82",), False, "a character cut short at the end is not UTF-8: " + hint),
+        ((b"\xff",), False, "0xff never appears in UTF-8: " + hint),
+    ]
+    return _cases("text_ok", cases)(ns)
+
+
+add(
+    "11-utf8",
+    "return whether the payload of a text frame is valid UTF-8",
+    rfc("8.1"),
+    ("text_ok",),
+    """
+    def text_ok(payload):
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    """,
+    _judge_text_ok,
+    "invalid text fails with 1007; across fragments it takes an incremental decoder",
 )
