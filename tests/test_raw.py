@@ -665,6 +665,50 @@ def test_a_message_and_a_close_in_one_write_are_both_answered(server: RawServer)
     assert frames == [(0x81, b"You sent: Hello"), (0x88, struct.pack("!H", 1000))]
 
 
+def test_invalid_utf8_fails_before_the_rest_of_its_frame_arrives(server: RawServer) -> None:
+    """Section 8.1, Autobahn 6.4.3: fail fast, not once the whole frame is here."""
+    sock, _ = open_ws(server)
+    with sock:
+        payload = "κόσμε".encode() + b"\xed\xa0\x80"  # then a UTF-16 surrogate: not UTF-8
+        frame = masked(0x81, payload + b"x" * 50)
+        sock.sendall(frame[:-50])  # all but the end of the payload
+        assert close_code_of(read_all(sock)) == 1007
+
+
+# -- endless continuation frames (issue 9, 2.6) ---------------------------------------------
+
+
+def test_endless_empty_continuation_frames_close_with_1009(
+    server: RawServer, bystander: ClientConnection
+) -> None:
+    """Section 10.4: empty frames never grow a message past max_size; they are counted."""
+    sock, _ = open_ws(server)
+    with sock:
+        frames = masked(0x01, b"a") + masked(0x00, b"") * (server.limits.max_fragments + 10)
+        with contextlib.suppress(ConnectionError):  # the server may close before the end
+            sock.sendall(frames)
+        assert close_code_of(read_all(sock)) == 1009
+    assert_still_serving(bystander)
+
+
+def test_the_fragment_limit_is_a_server_limit() -> None:
+    with RawServer("echo", port=0, limits=Limits(max_fragments=3)).start() as srv:
+        sock, _ = open_ws(srv)
+        with sock:
+            sock.sendall(masked(0x01, b"a") + masked(0x00, b"b") + masked(0x80, b"c"))
+            assert parse_server_frames(read_until(sock, b"abc")) == [(0x81, b"You sent: abc")]
+            sock.sendall(masked(0x01, b"a") + masked(0x00, b"b") * 3)
+            assert close_code_of(read_all(sock)) == 1009
+
+
+def test_the_server_is_strict_clean_on_every_conformance_case(server: RawServer) -> None:
+    """Issue 9, 2.9: no case graded NON-STRICT or FAILED (Autobahn's grading)."""
+    from wslab import conformance
+
+    report = conformance.run(server.url)
+    assert not report.failed and not report.non_strict, str(report)
+
+
 # -- HTTP: the rules of wslab.rules (issue 9, 2.7) ----------------------------------------------
 
 

@@ -247,7 +247,7 @@ class RawClient:
 
     def _finish(self, code: int, reason: str) -> None:
         self.close_code, self.close_reason = code, reason
-        self.connection.state = State.CLOSED
+        self.connection.receive_eof()  # TCP is over: the connection is CLOSED.
         self._sock.close()
 
     # -- closing ----------------------------------------------------------------------

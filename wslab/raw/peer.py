@@ -120,6 +120,11 @@ class Peer:
                 self._write(replies)
             return events
 
+    def _receive_eof(self) -> None:
+        """The client closed TCP: nothing more can be sent to it."""
+        with self._lock:
+            self.connection.receive_eof()
+
     def _write(self, data: bytes) -> None:
         try:
             self._outbox.write(data)

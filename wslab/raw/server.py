@@ -381,7 +381,11 @@ class RawServer:
     ) -> Peer:
         assert self._flusher is not None
         id = next(self._ids)
-        connection = Connection(Side.SERVER, max_size=self.limits.max_size)
+        connection = Connection(
+            Side.SERVER,
+            max_size=self.limits.max_size,
+            max_fragments=self.limits.max_fragments,
+        )
         # Held: nothing reaches the client before its 101 and its handler are ready.
         outbox = Outbox(
             sock,
@@ -426,7 +430,8 @@ class RawServer:
                     return  # It was cut.
                 data = peer._sock.recv(CHUNK)
                 if not data:
-                    return  # The client vanished without a closing handshake.
+                    peer._receive_eof()  # It vanished without a closing handshake (7.1.5).
+                    return
         except ConnectionClosed:
             pass  # It was dropped while we answered it.
         finally:
