@@ -1,11 +1,19 @@
-"""The project's set-up files agree with each other."""
+"""The project's set-up files agree with each other, and a built wheel works."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import urllib.request
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 import wslab
@@ -61,3 +69,84 @@ class TestVersion:
         project = _pyproject()["project"]
         assert isinstance(project, dict)
         assert wslab.__version__ == project["version"]
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> str:
+    """Run a command; fail the test with its output if it fails."""
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``python -m build`` makes of this checkout (built once, with uv: ~2 s)."""
+    if shutil.which("uv", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("needs uv in this environment (the test extra installs it)")
+    out = tmp_path_factory.mktemp("dist")
+    _run(sys.executable, "-m", "build", "--wheel", "--installer", "uv", "--outdir", out, ROOT)
+    (found,) = out.glob("wslab-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel and its dependencies (uv, from its cache)."""
+    venv = tmp_path_factory.mktemp("venv") / "venv"
+    uv = Path(sys.executable).parent / "uv"
+    _run(uv, "venv", "--quiet", "--python", sys.executable, venv)
+    _run(uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel)
+    return venv
+
+
+@pytest.fixture
+def served(venv: Path, tmp_path: Path) -> Iterator[str]:
+    """``wslab serve --port 0`` from the venv; yields its page URL."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONPATH", None)
+    process = subprocess.Popen(
+        [venv / "bin" / "wslab", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"chat page: (http://\S+?)\)", line)
+        assert match, f"unexpected first line from wslab serve: {line!r}"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class TestWheel:
+    """The wheel holds every subpackage and the chat page, and runs on its own."""
+
+    def test_every_package_and_data_file(self, wheel: Path) -> None:
+        names = set(zipfile.ZipFile(wheel).namelist())
+        packages = [p.parent for p in (ROOT / "wslab").rglob("__init__.py")]
+        assert len(packages) > 1, "expected subpackages (wslab.raw, wslab.conformance, ...)"
+        for package in packages:
+            for module in package.glob("*.py"):
+                assert module.relative_to(ROOT).as_posix() in names
+        for data in ["wslab/static/chat.html", "wslab/py.typed"]:
+            assert data in names
+        assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
+
+    def test_installs_from_the_wheel(self, venv: Path, tmp_path: Path) -> None:
+        # Run from an empty folder, so that this checkout is not on sys.path.
+        where = _run(
+            venv / "bin" / "python", "-c", "import wslab; print(wslab.__file__)", cwd=tmp_path
+        )
+        assert Path(where.strip()).is_relative_to(venv)
+
+    def test_wslab_serve_serves_the_chat_page(self, served: str) -> None:
+        with urllib.request.urlopen(served, timeout=10) as response:
+            page = response.read().decode()
+        assert response.status == 200
+        assert "<html" in page.lower() and "WebSocket" in page
