@@ -20,7 +20,15 @@ from typing import Any
 from . import quiz
 from .closing import Close, CloseCode, parse_close, serialize_close
 from .connection import Connection, State
-from .errors import HandshakeError, ProtocolError, WSLabError
+from .errors import (
+    ConnectError,
+    ConnectionClosed,
+    HandshakeError,
+    LoopBlockedError,
+    ProtocolError,
+    ServerStartError,
+    WSLabError,
+)
 from .explain import explain
 from .frames import Frame, FrameDecoder, Opcode, Side, apply_mask, encode, new_mask_key
 from .handshake import GUID, accept_key, new_key
@@ -35,16 +43,20 @@ __all__ = [
     "Client",
     "Close",
     "CloseCode",
+    "ConnectError",
     "Connection",
+    "ConnectionClosed",
     "Frame",
     "FrameDecoder",
     "FrameExplorer",
     "HandshakeError",
+    "LoopBlockedError",
     "Opcode",
     "ProtocolError",
     "RawClient",
     "RawServer",
     "Server",
+    "ServerStartError",
     "Side",
     "State",
     "Tap",
