@@ -1,21 +1,32 @@
-"""Lesson 05 in a real JupyterLab, driven by a real Chromium (issue #4).
+"""Every lesson in a real JupyterLab, driven by a real Chromium (issue #11).
 
-The test starts JupyterLab headless on a copy of ``notebooks/``, opens
-``05-chat-app.ipynb`` in Chromium, runs its cells, types into Alice's and
-Bob's ``ChatClient`` widgets and waits for the broadcast to show up in both
-widgets' message lists. That is the whole round trip a student relies on:
-browser widget -> comm message -> kernel -> in-kernel WebSocket server
-(RFC 6455 messages, section 6) -> widget state update -> browser DOM.
+One JupyterLab server for the module, on a copy of ``notebooks/``; the lessons
+run one after the other, each in its own kernel, which is shut down before
+the next one starts. For each lesson:
 
-The lesson's "Clean up" cell closes the widgets and stops the chat server, so
-the test runs every cell *above* it first, chats, and only then runs the rest
-of the notebook (which must also finish without an error).
+1. **opened as committed** (untrusted, nothing run): no raw repr
+   (``HBox(children=...``, ``<wslab.FrameExplorer ...>``), no link to a server
+   that is gone, every widget shows its "run this cell" fallback and every
+   stored picture renders;
+2. **Run All** (the menu's *Run → Run All Cells*): every cell runs, none shows
+   an error or writes to stderr, and the your-turn steps, blank as committed,
+   give "not yet" feedback instead of a traceback;
+3. lesson 05 only, after Run All (contract 3.8: nothing stops its servers):
+   the chat works. Alice's box is typed key by key with no delay and Enter
+   pressed at once, which used to send cut-off text (ipywidgets #1843): Bob
+   must see exactly what was typed. Bob answers with the Send button. Then
+   the kernel restarts, and the old windows must say that the kernel went
+   away instead of "● open".
+
+A separate test serves the worked solution of lesson 05's JavaScript
+your-turn step (``wslab.lessons.client_page``) and chats with it in Chromium.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -30,17 +41,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _util import launch_chromium
+from _util import launch_chromium, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(300)]
 
-LESSON = "05-chat-app.ipynb"
+#: The lessons this module runs (09 to 11 are H8's and have their own tests).
+LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("0[0-8]-*.ipynb"))
 #: The ChatClient text box's placeholder (wslab/widgets.py); it finds the widgets.
 PLACEHOLDER = "Type a message, press Enter to send"
-#: The first line of the lesson's "Clean up" cell.
-CLEANUP = "alice.close()"
+#: Raw reprs that must never show in a saved lesson.
+RAW = re.compile(
+    r"HBox\(children|VBox\(children|<wslab\.(ChatClient|ChatInput|FrameExplorer|TrafficLog)"
+    r"|object at 0x|<IPython\.core\.display"
+)
 
 
 @dataclass
@@ -103,6 +118,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    # Render every cell, not only those in view (JupyterLab 4 windows long
+    # notebooks), so that the checks see every output of a lesson.
+    tracker = base / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     command = [
         sys.executable,
         "-m",
@@ -166,22 +186,9 @@ def page(lab: Lab) -> Iterator[Any]:
         yield page
 
 
-# JavaScript run in the page. ``app`` is window.jupyterapp; the notebook panel
-# is the shell's current widget once the notebook is open.
-_PANEL = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
-
-_KERNEL_IDLE = f"""() => {{
-    const panel = {_PANEL};
-    const kernel = panel && panel.sessionContext && panel.sessionContext.session
-        && panel.sessionContext.session.kernel;
-    return Boolean(panel && panel.content && panel.content.widgets.length
-        && kernel && kernel.status === "idle");
-}}"""
-
-_CELL_INDEX = f"""(start) => {{
-    const cells = {_PANEL}.content.widgets;
-    return cells.findIndex(cell => cell.model.sharedModel.getSource().startsWith(start));
-}}"""
+# JavaScript run in the page. ``app`` is window.jupyterapp; the lesson's
+# notebook panel is kept in window.wslabLesson when it is opened.
+_PANEL = "window.wslabLesson"
 
 # Runs the cells above (stop >= 0) or from (stop < 0) the cell at |stop|.
 _RUN = f"""async ([index, command]) => {{
@@ -216,96 +223,177 @@ _ERRORS = f"""([start, end]) => {{
 }}"""
 
 
-# The text of a cell's stream and text/plain outputs.
-_OUTPUT_TEXT = f"""(index) => {{
-    const cell = {_PANEL}.content.widgets[index];
-    return cell.model.outputs.toJSON().map(output => {{
-        const text = output.text || (output.data && output.data["text/plain"]) || "";
-        return Array.isArray(text) ? text.join("") : text;
-    }}).join("");
+# Every output area's text and links, and whether its pictures rendered.
+_SHOWN = f"""() => {{
+    const panel = {_PANEL};
+    const areas = Array.from(panel.content.node.querySelectorAll(".jp-OutputArea-output"));
+    return areas.map(area => ({{
+        text: area.innerText,
+        links: Array.from(area.querySelectorAll("a[href]")).map(a => a.getAttribute("href")),
+        images: Array.from(area.querySelectorAll("img")).map(img => img.naturalWidth),
+    }}));
+}}"""
+
+# Shut the lesson's kernel down and close its tab, so the next lesson has the CPU.
+_CLOSE = f"""async () => {{
+    const panel = {_PANEL};
+    await panel.sessionContext.shutdown();
+    panel.context.model.dirty = false;  // close without the "save changes?" dialog
+    panel.dispose();
 }}"""
 
 
 def _chat_widget(page: Any, name: str) -> Any:
     """The ChatClient VBox of ``name``: it holds the text box and 'Chat as <name>'."""
-    return page.locator(
-        ".widget-vbox", has=page.locator(f'input[placeholder="{PLACEHOLDER}"]')
-    ).filter(has_text=f"Chat as {name}")
+    return page.locator(".wslab-chat").filter(has_text=f"Chat as {name}")
 
 
-def _run_lesson(page: Any, lab: Lab, shots: Path) -> None:
+# The lesson is the current tab, its kernel started and idle.
+_OPENED = f"""(path) => {{
+    const panel = {_PANEL};
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+        && panel.sessionContext.session.kernel;
+    return Boolean(panel && panel.context && panel.context.path === path
+        && panel.content.widgets.length && kernel && kernel.status === "idle");
+}}"""
+
+
+def _open(page: Any, lab: Lab, lesson: str) -> None:
+    """Open a lesson in the one JupyterLab page, as a double click in the file browser does."""
+    if "/lab" not in page.url:
+        # ?reset: start from an empty workspace, not from the tabs of an earlier run.
+        page.goto(f"{lab.url}/lab?reset&token={lab.token}")
+        page.wait_for_function("() => Boolean(window.jupyterapp && window.jupyterapp.shell)")
+        page.wait_for_function("() => window.jupyterapp.commands.hasCommand('docmanager:open')")
+    page.evaluate(
+        """async (path) => {
+            const app = window.jupyterapp;
+            window.wslabLesson = await app.commands.execute("docmanager:open", {path});
+            app.shell.activateById(window.wslabLesson.id);
+        }""",
+        lesson,
+    )
+    page.wait_for_function(_OPENED, arg=lesson, timeout=90_000)
+
+
+def _check_as_committed(page: Any, lesson: str) -> None:
+    """Before anything runs: intentional outputs only."""
+    page.wait_for_function(
+        f"() => {_PANEL}.content.node.querySelectorAll('.jp-OutputArea-output').length > 0"
+    )
+    time.sleep(0.5)  # let images decode
+    shown = page.evaluate(_SHOWN)
+    for area in shown:
+        assert not RAW.search(area["text"]), f"{lesson}: raw repr shown: {area['text'][:120]!r}"
+        for href in area["links"]:
+            assert not re.match(r"https?://(127\.0\.0\.1|localhost)", href), (
+                f"{lesson}: a link to a server that is gone: {href}"
+            )
+        assert all(width > 0 for width in area["images"]), f"{lesson}: a picture did not render"
+    widgets = [a for a in shown if "run this cell" in a["text"].lower()]
+    if lesson.startswith(("03", "05")):
+        assert widgets, f"{lesson}: no widget fallback shown"
+
+
+def _run_all(page: Any, lesson: str) -> int:
+    total: int = page.evaluate(f"() => {_PANEL}.content.widgets.length")
+    page.evaluate(_RUN, [0, "notebook:run-all-cells"])
+    page.wait_for_function(_DONE, arg=[0, total], timeout=90_000)
+    assert page.evaluate(_ERRORS, [0, total]) == [], f"{lesson}: errors after Run All"
+    text = " ".join(a["text"] for a in page.evaluate(_SHOWN))
+    assert "Traceback" not in text
+    if lesson != "00-start-here.ipynb" or "Not yet" in text:
+        assert "Not yet" in text, f"{lesson}: the blank your-turn steps gave no feedback"
+    return total
+
+
+def _chat(page: Any) -> None:
+    """Lesson 05 after Run All: type fast, press Enter; Bob sees exactly that."""
     from playwright.sync_api import expect
-
-    page.goto(f"{lab.url}/lab/tree/{LESSON}?token={lab.token}")
-    page.wait_for_function(_KERNEL_IDLE, timeout=90_000)
-
-    cleanup = page.evaluate(_CELL_INDEX, CLEANUP)
-    total = page.evaluate(f"() => {_PANEL}.content.widgets.length")
-    assert cleanup > 0, f"no cell starting with {CLEANUP!r} in {LESSON}"
-
-    # Every cell above the clean-up: the servers start and the widgets show.
-    page.evaluate(_RUN, [cleanup, "notebook:run-all-above"])
-    page.wait_for_function(_DONE, arg=[0, cleanup], timeout=90_000)
-    assert page.evaluate(_ERRORS, [0, cleanup]) == []
 
     alice, bob = _chat_widget(page, "alice"), _chat_widget(page, "bob")
     expect(alice).to_have_count(1)
     expect(bob).to_have_count(1)
     alice.scroll_into_view_if_needed()
-    # The widgets rendered and connected: the status line says "open" and the
-    # text box is enabled (ChatClient disables it unless the connection is open).
     expect(alice).to_contain_text("● open")
     expect(bob).to_contain_text("● open")
     alice_box = alice.get_by_placeholder(PLACEHOLDER)
     bob_box = bob.get_by_placeholder(PLACEHOLDER)
     expect(alice_box).to_be_enabled()
-
-    # Alice types and presses Enter, as a student would: the chat handler
-    # broadcasts "alice: <text>" to everyone in the room, Bob included.
-    said = f"hello from Chromium {secrets.token_hex(3)}"
-    # fill() puts the text in as one input event, like a paste, so the value
-    # reaches the kernel before the Enter "submit" message. Typed key by key,
-    # it may not: ipywidgets holds back value updates while the kernel is busy
-    # with the previous one, but sends "submit" at once (ipywidgets PR #4034).
-    alice_box.fill(said)
-    alice_box.press("Enter")
-    expect(alice).to_contain_text(f"alice: {said}")
-    expect(bob).to_contain_text(f"alice: {said}")
-    expect(alice_box).to_have_value("")  # send_text() clears the box
-
-    # Bob answers with the Send button.
+    for _ in range(3):
+        # Key by key, no delay, then Enter at once: the value updates are still
+        # on their way when Enter fires; the text must travel with Enter.
+        said = f"typed fast {secrets.token_hex(4)} and sent with enter"
+        alice_box.press_sequentially(said, delay=0)
+        alice_box.press("Enter")
+        expect(bob).to_contain_text(f"alice: {said}")
+        expect(alice_box).to_have_value("")
+    lines = bob.inner_text()
+    cut = [line for line in lines.splitlines() if line.startswith("alice: typed")]
+    assert all(line.endswith("sent with enter") for line in cut), f"cut-off text sent: {cut}"
     answer = f"hi alice {secrets.token_hex(3)}"
-    bob_box.fill(answer)
+    bob_box.press_sequentially(answer, delay=0)
     bob.get_by_role("button", name="Send").click()
     expect(alice).to_contain_text(f"bob: {answer}")
-    expect(bob).to_contain_text(f"bob: {answer}")
-    alice.scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "05-chat-widgets.png"))
-
-    # The rest of the lesson: clean up and the check-yourself cells.
-    page.evaluate(_RUN, [cleanup, "notebook:run-all-below"])
-    page.wait_for_function(_DONE, arg=[cleanup, total], timeout=60_000)
-    assert page.evaluate(_ERRORS, [cleanup, total]) == []
-    # ChatClient.close() closes the widget too, so the front end removes it;
-    # the last line of the clean-up cell lists the running servers: none.
-    expect(alice).to_have_count(0)
-    expect(bob).to_have_count(0)
-    servers = page.evaluate(_OUTPUT_TEXT, cleanup)
-    assert servers.strip().endswith("[]"), f"servers left after the clean-up cell: {servers!r}"
 
 
-def test_lesson_05_chat_widgets_round_trip_in_jupyterlab(lab: Lab, page: Any) -> None:
+def _restart_shows_stale_windows(page: Any) -> None:
+    """After a kernel restart, the old windows say so and take no input."""
+    from playwright.sync_api import expect
+
+    page.evaluate(f"async () => {{ await {_PANEL}.sessionContext.session.kernel.restart(); }}")
+    alice = _chat_widget(page, "alice")
+    expect(alice.locator(".wslab-gone")).to_be_visible()
+    expect(alice).to_contain_text("the kernel went away")
+    expect(alice.locator(".wslab-live")).to_be_hidden()
+
+
+def test_every_lesson_in_jupyterlab(lab: Lab, page: Any) -> None:
     shots = lab.root.parent
-    try:
-        _run_lesson(page, lab, shots)
-    except Exception as error:
-        shot = shots / "failure.png"
+    done = []
+    for lesson in LESSONS:
         try:
-            page.screenshot(path=str(shot), full_page=True)
-        except Exception as shot_error:  # the page itself may be gone
-            shot = Path(f"(no screenshot: {shot_error})")
-        pytest.fail(
-            f"lesson 05 in JupyterLab failed: {error}\nscreenshot: {shot}\n"
-            f"jupyter log (last 2,000 chars):\n{lab.log_tail()}",
-            pytrace=False,
-        )
+            _open(page, lab, lesson)
+            _check_as_committed(page, lesson)
+            _run_all(page, lesson)
+            if lesson.startswith("05"):
+                _chat(page)
+                page.screenshot(path=str(shots / "05-chat-widgets.png"))
+                _restart_shows_stale_windows(page)
+            page.evaluate(_CLOSE)
+            done.append(lesson)
+        except Exception as error:
+            shot = shots / f"failure-{lesson}.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+            except Exception as shot_error:  # the page itself may be gone
+                shot = Path(f"(no screenshot: {shot_error})")
+            pytest.fail(
+                f"{lesson} in JupyterLab failed (after {done}): {error}\nscreenshot: {shot}\n"
+                f"jupyter log (last 2,000 chars):\n{lab.log_tail()}",
+                pytrace=False,
+            )
+
+
+def test_students_javascript_client_chats(page: Any) -> None:
+    """Lesson 05's worked JavaScript client, served by wslab.serve(page=...), in Chromium."""
+    import wslab
+    from wslab import practice
+
+    namespace: dict[str, Any] = {}
+    exec(practice.exercise("05-js-client").solution, namespace)
+    server = wslab.serve("chat", page=wslab.lessons.client_page(namespace["MY_CLIENT"]))
+    try:
+        with wslab.Client(server) as friend:
+            page.goto(server.page_url)
+            page.wait_for_selector("#log li")  # "* connected", then the join notice
+            page.locator("#box").press_sequentially("hello from my own client", delay=0)
+            page.locator("#box").press("Enter")
+            wait_until(lambda: "me: hello from my own client" in friend.messages, timeout=10)
+            friend.send("welcome")
+            page.wait_for_function(
+                "() => document.getElementById('log').innerText.includes('welcome')"
+            )
+            assert "error in your script" not in page.locator("#log").inner_text()
+    finally:
+        server.stop()

@@ -182,6 +182,10 @@ def test_saved_outputs_look_intentional(name: str) -> None:
             assert "run this cell" in "".join(data["text/html"]).lower()
         if not rich:
             assert not RAW_REPR.search(text), f"{name}: raw repr {text[:80]!r}"
+        shown = text + "".join(output.get("text", ""))  # JupyterLab links URLs in text
+        assert not re.search(r"https?://(127\.0\.0\.1|localhost)", shown), (
+            f"{name}: a link to a server that no longer runs: {shown[:120]!r}"
+        )
         html = "".join(data.get("text/html", ""))
         assert "<svg" not in html, f"{name}: inline SVG is stripped from untrusted HTML"
         assert not re.search(r'href="https?://(127\.0\.0\.1|localhost)', html), (
