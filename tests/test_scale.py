@@ -14,6 +14,7 @@ from _util import wait_until
 
 import wslab
 from wslab import deploy, scale
+from wslab.handlers import Chat
 from wslab.reconnect import ReconnectingClient
 from wslab.scale import LocalBus, ResumableChat, ValkeyBus
 
@@ -127,6 +128,40 @@ class TestResumableChat:
             assert events[2] == {"id": 2, "type": "message", "name": "ada", "text": "plain"}
             assert {"type": "ack", "ref": "a-1", "id": 3} in events
             assert {"id": 4, "type": "notice", "text": "* ada is now Ada L."} in events
+        finally:
+            server.stop()
+
+
+class TestSlowConsumer:
+    """Backpressure (RFC 6455 7.4.1, 1008): a slow reader must not stall the others."""
+
+    def test_the_chat_drops_the_slow_reader_and_serves_the_fast_one(self) -> None:
+        server = wslab.serve(Chat(max_pending=256 * 1024), port=0)
+        try:
+            result = scale.measure_slow_consumer(server, messages=120, size=64 * 1024)
+            assert result.delivered == result.sent == 120
+            assert result.dropped_at is not None
+            assert max(size for _, size in result.queue) <= 256 * 1024
+        finally:
+            server.stop()
+
+    def test_a_sequential_broadcast_stalls_everyone(self) -> None:
+        members: set[object] = set()
+
+        async def sequential(ws: object) -> None:
+            members.add(ws)
+            try:
+                async for message in ws:  # type: ignore[attr-defined]
+                    for other in list(members):
+                        await other.send(message)  # type: ignore[attr-defined]
+            finally:
+                members.discard(ws)
+
+        server = wslab.serve(sequential, port=0, close_timeout=0.5)  # stop() drops it sooner
+        try:
+            result = scale.measure_slow_consumer(server, messages=120, size=64 * 1024)
+            assert result.delivered < result.sent and result.dropped_at is None
+            assert result.queue == []  # no per-member queue to sample
         finally:
             server.stop()
 
