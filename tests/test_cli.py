@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from test_raw import flood_with_pings, open_ws_at
+from test_raw import flood_with_pings, masked, open_ws_at
 from websockets.sync.client import connect
 
 import wslab
@@ -29,7 +29,7 @@ def wslab_command(*args: str) -> list[str]:
 
 @contextmanager
 def serving(
-    *args: str, ignore_sigint: bool = False
+    *args: str, ignore_sigint: bool = False, max_files: int | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """Run ``wslab serve ARGS --port 0``; yield the process, its ws URL and page URL.
 
@@ -38,10 +38,13 @@ def serving(
     Args:
         ignore_sigint: Start it with SIGINT ignored, as a shell starts a
             background job (``make test &``), which the child inherits.
+        max_files: Start it with this limit on open files (``ulimit -n``).
     """
     command = wslab_command("serve", "--port", "0", *args)
-    if ignore_sigint:
-        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
+    setup = ['trap "" INT'] if ignore_sigint else []
+    setup += [f"ulimit -n {max_files}"] if max_files is not None else []
+    if setup:
+        command = ["sh", "-c", "; ".join([*setup, 'exec "$@"']), "sh", *command]
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -201,17 +204,34 @@ def silent_client(stack: contextlib.ExitStack, port: int, url: str) -> None:
     stack.enter_context(sock)
 
 
+def endless_message(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """2.6: a message of empty continuation frames that never ends (then 1009)."""
+    sock, _ = open_ws_at(port, "/chat?name=endless")
+    stack.enter_context(sock)
+    with contextlib.suppress(ConnectionError):
+        sock.sendall(masked(0x01, b"a") + masked(0x00, b"") * 100_000)
+
+
+def too_many_connections(stack: contextlib.ExitStack, port: int, url: str) -> None:
+    """2.8: more connections than the server has file descriptors (EMFILE)."""
+    for _ in range(60):
+        stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
+
+
 ATTACKS: dict[str, Callable[[contextlib.ExitStack, int, str], None]] = {
     "ping flood": ping_flood,
     "slow handshakes": slow_handshakes,
     "chat member that never reads": chat_sleeper,
     "client that never answers the close": silent_client,
+    "endless message": endless_message,
+    "out of file descriptors": too_many_connections,
 }
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_ctrl_c_stops_the_raw_server_whatever_its_clients_do(attack: str) -> None:
-    with serving("--impl", "raw", "--handler", "chat") as (proc, url, _page):
+    # Room for a few clients only, so that the last attack runs out of descriptors.
+    with serving("--impl", "raw", "--handler", "chat", max_files=40) as (proc, url, _page):
         port = urllib.parse.urlsplit(url).port
         assert port is not None
         with contextlib.ExitStack() as stack:
