@@ -14,7 +14,8 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ..frames import apply_mask, new_mask_key
+from ..frames import new_mask_key
+from ..utils import apply_mask
 
 __all__ = ["DEFLATE_TAIL", "deflate", "forge", "inflater"]
 
