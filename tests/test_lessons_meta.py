@@ -7,7 +7,8 @@ citation of RFC 6455, short steps, a "check yourself" quiz at the end that
 runs clean, no clean-up cell that would undo Run All (contract 3.8), and
 committed outputs that look intentional before anything runs: no raw reprs,
 no dead links, pictures an untrusted notebook shows. They read the notebooks
-as JSON and run no kernel, so they take well under a second.
+as JSON; only the last tests, on the machinery of wslab.lessons, run servers
+and (one of them) a kernel.
 """
 
 from __future__ import annotations
@@ -223,3 +224,53 @@ def test_render_html_links_lessons_to_each_other(tmp_path: Path) -> None:
     assert 'href="03-frame-bytes.html"' in page
     assert 'href="03-frame-bytes.ipynb"' not in page
     assert "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in page  # a stored output, not re-executed
+
+
+# The machinery of wslab.lessons: re-running a step after the servers stopped
+
+
+def test_a_stopped_reference_server_says_what_to_rerun() -> None:
+    from wslab.lessons import ServerStopped, reference_server
+
+    server = reference_server()
+    port = server.port
+    server.stop()
+    with pytest.raises(ServerStopped, match="run the cell that starts it again"):
+        server.port  # noqa: B018
+    from wslab.lessons import CountingSocket
+
+    with pytest.raises(ServerStopped, match=f"nothing listens on 127.0.0.1:{port}"):
+        CountingSocket("127.0.0.1", port)
+
+
+def test_push_comparison_runs_again_and_again() -> None:
+    """Lesson 08's measurement cell re-run: fresh events each time, no thread traceback."""
+    from wslab.lessons import PushServer, ServerStopped, compare_push
+
+    push = PushServer()
+    try:
+        for _ in range(2):
+            results = compare_push(push, 5)
+            assert [len(r["latencies"]) for r in results.values()] == [5, 5, 5]
+    finally:
+        push.stop()
+    with pytest.raises(ServerStopped, match="run the cell that starts it again"):
+        compare_push(push, 5)
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(120)
+def test_rerun_after_the_servers_stopped_gives_one_clear_line() -> None:
+    """Lesson 02's raw-socket cell after its server stopped: what to re-run, no traceback."""
+    from _kernel import Kernel
+
+    cells = [c for c in load("02-handshake")["cells"] if c["cell_type"] == "code"]
+    by_id = {c["id"]: source(c) for c in cells}
+    with Kernel(cwd=NOTEBOOKS) as kernel:
+        for cid in ("02-02", "02-04", "02-06"):
+            kernel.run(by_id[cid]).raise_for_error()
+        kernel.run("server.stop()").raise_for_error()
+        again = kernel.run(by_id["02-06"])
+    assert again.error is not None and again.error[0] == "ServerStopped"
+    assert "run the cell that starts it again" in again.error[1]
+    assert "Traceback" not in again.text and "lessons.py" not in again.text

@@ -84,9 +84,13 @@ _PART_COLOURS = {
 class ServerStopped(ConnectError):
     """A lesson's server was stopped (``wslab.stop_all()`` or a restart).
 
-    A :class:`~wslab.errors.ConnectError`, so a notebook shows its one-line
-    message (what to re-run) without a traceback.
+    A :class:`~wslab.errors.ConnectError`. A notebook shows its one-line
+    message (what to re-run) without a traceback: the message says it all.
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the name and the message, no frames."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 def _on_stop(callback: Callable[[], object]) -> None:
