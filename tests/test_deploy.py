@@ -145,6 +145,31 @@ class TestChildren:
         assert deploy.processes() == []
         assert all(gone(pid) for pid in pids)
 
+    @pytest.mark.kernel
+    def test_a_rerun_cell_replaces_its_processes_and_a_shutdown_stops_them(self) -> None:
+        from _kernel import Kernel
+
+        cell = (
+            "import wslab\n"
+            "from wslab import deploy, reconnect, scale\n"
+            "chat = wslab.serve(scale.ResumableChat(), port=0)\n"
+            "front = deploy.proxy(chat)\n"
+            "ada = reconnect.ReconnectingClient(front, name='ada')\n"
+            "ada.wait(lambda: ada.state == 'OPEN')"
+        )
+        with Kernel() as kernel:
+            kernel.run(cell).raise_for_error()
+            first = int(kernel.eval("front.pid"))
+            kernel.run(cell).raise_for_error()  # the same cell, run again
+            assert (
+                kernel.eval("[p.pid for p in deploy.processes()]")
+                == f"[{kernel.eval('front.pid')}]"
+            )
+            assert kernel.eval("len(reconnect.clients())") == "1"
+            assert gone(first)
+            last = int(kernel.eval("front.pid"))
+        wait_until(lambda: gone(last), 10, what="the kernel's shutdown stopped nginx")
+
     def test_children_end_with_a_killed_kernel(self) -> None:
         """SIGKILL runs no clean-up at all: the closed pipe still ends every child."""
         script = (

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, Self
 
-from . import loop
+from . import jupyter, loop
 from .errors import WSLabError
 from .uri import parse_uri
 
@@ -188,6 +188,7 @@ class ChildProcess:
             raise ComponentError(f"cannot run {self.name} ({argv[0]}): {exc}") from None
         with _children_lock:
             _children.append(self)
+        replace_on_rerun(self.stop)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until the program answers.
@@ -625,6 +626,27 @@ def stop_all() -> None:
     for child in reversed(children):
         with contextlib.suppress(Exception):
             child.stop()
+
+
+# What each notebook cell started, with the run that started it: running the
+# cell again stops the earlier run's processes and clients first, as wslab's
+# servers and clients do, so a re-run cell never leaves a second nginx behind.
+_by_cell: dict[object, tuple[int, list[Callable[[], None]]]] = {}
+
+
+def replace_on_rerun(stop: Callable[[], None]) -> None:
+    """Remember ``stop`` for this cell; first run what an earlier run of it left."""
+    cell = jupyter.current_cell()
+    if cell is None:
+        return
+    key, run = cell
+    with _children_lock:
+        earlier_run, stops = _by_cell.get(key, (run, []))
+        stale = stops if earlier_run != run else []
+        _by_cell[key] = (run, [*(stops if not stale else []), stop])
+    for each in stale:
+        with contextlib.suppress(Exception):
+            each()
 
 
 def register_stop(callback: Callable[[], None]) -> None:

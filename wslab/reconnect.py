@@ -54,7 +54,7 @@ import websockets.asyncio.client
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from . import loop
-from .deploy import register_stop, urls_of
+from .deploy import register_stop, replace_on_rerun, urls_of
 from .uri import is_loopback, parse_uri
 
 __all__ = [
@@ -415,6 +415,7 @@ class ReconnectingClient:
         self._changed = threading.Condition()
         with _clients_lock:
             _clients.add(self)
+        replace_on_rerun(self.close)  # a re-run cell closes its earlier clients
         self._task: Future[None] = loop.submit(self._run())
         # Retrieve the task's exception so that asyncio does not log it twice.
         self._task.add_done_callback(lambda f: f.cancelled() or f.exception())
