@@ -229,10 +229,11 @@ class Outbox:
             if self._closed:
                 raise ConnectionResetError(f"the connection is closed: {self.cut_reason}")
             if not self._buffer and not self._held:
-                self._progress = time.monotonic()
-                data = data[self._send(data) :]  # The usual case: the socket takes it all.
-                if not data:
-                    return
+                sent = self._send(data)
+                if sent == len(data):
+                    return  # The usual case: the socket took it all.
+                data = data[sent:]
+                self._progress = time.monotonic()  # The wait for the peer starts.
             # One message may be as big as the application likes; a peer that
             # falls behind by more than the limit is not reading.
             if self._buffer and len(self._buffer) + len(data) > self.limit:
