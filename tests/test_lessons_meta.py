@@ -210,22 +210,6 @@ def test_working_copy_never_overwrites(tmp_path: Path) -> None:
     assert mine.read_text() == "my notes"
 
 
-def test_render_html_links_lessons_to_each_other(tmp_path: Path) -> None:
-    """``make html`` renders stored outputs and rewrites .ipynb links to .html."""
-    import importlib.util
-
-    script = NOTEBOOKS.parent / "scripts" / "render_html.py"
-    spec = importlib.util.spec_from_file_location("render_html", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    exporter = module.HTMLExporter(template_name="lab")
-    page = module.render(NOTEBOOKS / "02-handshake.ipynb", tmp_path, exporter).read_text()
-    assert 'href="03-frame-bytes.html"' in page
-    assert 'href="03-frame-bytes.ipynb"' not in page
-    assert "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in page  # a stored output, not re-executed
-
-
 # The machinery of wslab.lessons: re-running a step after the servers stopped
 
 
