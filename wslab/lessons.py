@@ -172,7 +172,35 @@ def _echo(websocket: Any) -> None:
         websocket.send(message)
 
 
-class ReferenceServer:
+class _Stoppable:
+    """A lesson's server: a port while it runs, a clear error once it stopped."""
+
+    #: What the error calls it.
+    what = "this server"
+    _port: int
+    _running: bool
+
+    @property
+    def running(self) -> bool:
+        """Whether it still accepts connections."""
+        return self._running
+
+    @property
+    def port(self) -> int:
+        """Its port.
+
+        Raises:
+            ServerStopped: It was stopped; run the cell that starts it again.
+        """
+        if not self._running:
+            raise ServerStopped(
+                f"{self.what} was stopped (wslab.stop_all() or a kernel restart): "
+                "run the cell that starts it again"
+            )
+        return self._port
+
+
+class ReferenceServer(_Stoppable):
     """A server of the websockets library (an independent implementation) on a thread.
 
     Attributes:
@@ -193,25 +221,6 @@ class ReferenceServer:
         self._running = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         _on_stop(self.stop)
-
-    @property
-    def running(self) -> bool:
-        """Whether it still accepts connections."""
-        return self._running
-
-    @property
-    def port(self) -> int:
-        """Its port.
-
-        Raises:
-            ServerStopped: It was stopped; run the cell that starts it again.
-        """
-        if not self._running:
-            raise ServerStopped(
-                "this server was stopped (wslab.stop_all() or a kernel restart): "
-                "run the cell that starts it again"
-            )
-        return self._port
 
     @property
     def url(self) -> str:
@@ -483,12 +492,14 @@ class _Hub:
 SSE_RETRY_MS = 3000
 
 
-class PushServer:
+class PushServer(_Stoppable):
     """Tornado serving ``/events`` (SSE), ``/poll`` (long polling) and ``/ws`` (WebSocket).
 
     It runs on wslab's background loop, so cells stay free. Each SSE event has
     an ``id:``, and a stream opened with ``Last-Event-ID`` resumes after it.
     """
+
+    what = "the tornado server"
 
     def __init__(self) -> None:
         from .loop import run_sync
@@ -498,20 +509,6 @@ class PushServer:
         self.server, self._port = run_sync(self._start(), timeout=5)
         self._running = True
         _on_stop(self.stop)
-
-    @property
-    def port(self) -> int:
-        """Its port.
-
-        Raises:
-            ServerStopped: It was stopped; run the cell that starts it again.
-        """
-        if not self._running:
-            raise ServerStopped(
-                "the tornado server was stopped (wslab.stop_all() or a kernel restart): "
-                "run the cell that starts it again"
-            )
-        return self._port
 
     async def _start(self) -> tuple[Any, int]:
         import tornado.httpserver

@@ -491,6 +491,25 @@ def _judge_shout(ns: Namespace) -> Problem | None:
     return None
 
 
+def _fill_in(
+    ns: Namespace,
+    name: str,
+    expected: Mapping[str, tuple[Any, str]],
+    same: Callable[[Any, Any], bool],
+) -> Problem | None:
+    """Judge a dict of blanks: each key's value against (answer, hint)."""
+    given = ns[name]
+    if not isinstance(given, dict):
+        return Problem(f"`{name}` is {_short(given)}", "keep the dict and fill in its values")
+    for key, (answer, hint) in expected.items():
+        got = given.get(key, ...)
+        if got is ...:
+            return Problem(f"nothing yet for {key!r}", "fill in every `...`", True)
+        if not same(got, answer):
+            return Problem(f"{key!r}: {got!r}", hint)
+    return None
+
+
 def _judge_codes(ns: Namespace) -> Problem | None:
     expected = {
         "unmasked frame from a client": (
@@ -510,16 +529,7 @@ def _judge_codes(ns: Namespace) -> Problem | None:
             "a valid frame the server's rules refuse: a policy violation",
         ),
     }
-    codes = ns["codes"]
-    if not isinstance(codes, dict):
-        return Problem(f"`codes` is {_short(codes)}", "keep the dict and fill in its values")
-    for situation, (code, hint) in expected.items():
-        got = codes.get(situation, ...)
-        if got is ...:
-            return Problem(f"no code yet for {situation!r}", "fill in every `...`", True)
-        if got != code:
-            return Problem(f"{situation!r}: {got!r}", hint)
-    return None
+    return _fill_in(ns, "codes", expected, lambda got, code: got == code)
 
 
 def _judge_predict(ns: Namespace) -> Problem | None:
@@ -574,16 +584,11 @@ def _judge_choose(ns: Namespace) -> Problem | None:
             "only ordinary requests get through, and events are rare",
         ),
     }
-    choices = ns["choice"]
-    if not isinstance(choices, dict):
-        return Problem(f"`choice` is {_short(choices)}", "keep the dict and fill in its values")
-    for situation, (answer, hint) in expected.items():
-        got = choices.get(situation, ...)
-        if got is ...:
-            return Problem(f"no choice yet for {situation!r}", "fill in every `...`", True)
-        if same.get(normal(got)) != answer:
-            return Problem(f"{situation!r}: {got!r}", f"look for the one that fits: {hint}")
-    return None
+    hints = {
+        key: (answer, f"look for the one that fits: {hint}")
+        for key, (answer, hint) in expected.items()
+    }
+    return _fill_in(ns, "choice", hints, lambda got, answer: same.get(normal(got)) == answer)
 
 
 def _judge_origin(ns: Namespace) -> Problem | None:
