@@ -265,8 +265,8 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         client: The underlying :class:`wslab.Client`.
         lines: Every line shown so far (messages, and notices in brackets).
         messages: The HTML widget that shows the lines.
-        text: The text box; Enter sends.
-        send_button: Sends the text box's content.
+        text: The text box and its Send button (a :class:`ChatInput`); Enter
+            or Send sends exactly what is in the box.
         close_button: Closes the connection (code 1000).
         status: Shows the connection's state: connecting, open, closing,
             closed (with the code and reason), or the error.
