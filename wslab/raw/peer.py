@@ -155,6 +155,7 @@ class FrameSplitter:
         self._left = 0  # bytes still to come of a frame already passed on
 
     def split(self, data: bytes) -> Iterator[bytes]:
+        """Yield ``data`` in pieces: whole frames, or what arrived of the last one."""
         if self._left:
             piece, data = data[: self._left], data[self._left :]
             self._left -= len(piece)
