@@ -60,15 +60,21 @@ def recv_until(client: Client, expected: str) -> list[str | bytes]:
 
 
 def test_browser_and_python_client_chat_both_ways(chat: Server, page: Any) -> None:
-    page.goto(chat.page_url + "?name=Browser")
+    page.goto(chat.page_url + "&name=Browser")
     page.wait_for_function("document.getElementById('status').textContent === 'open'")
+    # The page passes the token on, and never shows it.
+    assert chat.token is not None
+    assert chat.token not in (page.locator("#url").text_content() or "")
 
-    with Client(chat.url + "?name=Python") as python:
+    with Client(chat.url + "&name=Python") as python:
         page.locator("#messages li", has_text="* Python joined").wait_for()
 
         page.fill("#message", "hello from the browser")
         page.click("#send")
         recv_until(python, "Browser: hello from the browser")
+        # The room sends it back to its sender too: the page shows it once.
+        page.locator("#messages li", has_text="Browser: hello from the browser").wait_for()
+        assert page.locator("#messages li", has_text="hello from the browser").count() == 1
 
         python.send("hello from Python")
         page.locator("#messages li", has_text="Python: hello from Python").wait_for()
@@ -77,7 +83,13 @@ def test_browser_and_python_client_chat_both_ways(chat: Server, page: Any) -> No
     page.locator("#messages li", has_text="* Python left").wait_for()
     # The server saw the browser's Origin (its own page) and accepted it.
     origins = {c.origin for c in chat.clients}
-    assert origins == {chat.page_url.rstrip("/")}
+    assert origins == {f"http://127.0.0.1:{chat.port}"}
+
+
+def test_the_page_without_its_token_is_refused(chat: Server, page: Any) -> None:
+    response = page.goto(f"http://127.0.0.1:{chat.port}/")
+    assert response is not None and response.status == 403
+    assert "private" in page.content()
 
 
 def test_a_foreign_page_cannot_open_the_socket(chat: Server, page: Any) -> None:
@@ -98,9 +110,8 @@ def test_a_foreign_page_cannot_open_the_socket(chat: Server, page: Any) -> None:
         other.stop()
     assert outcome == "closed 1006"  # a browser hides the 403 from the page
     rejected = [r for r in chat.recorder.records if r.kind is Kind.ERROR]
-    assert (
-        rejected and "403" in rejected[0].text and other.page_url.rstrip("/") in rejected[0].text
-    )
+    assert rejected and "403" in rejected[0].text
+    assert f"Origin http://127.0.0.1:{other.port} " in rejected[0].text
 
 
 # -- through jupyter-server-proxy, as on JupyterHub or Binder -------------------
@@ -161,12 +172,14 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_chat_page_through_jupyter_server_proxy(chat: Server, page: Any, jupyter: str) -> None:
     # The browser's Origin is the Jupyter server's; the proxy forwards Host and
     # Origin unchanged, so the same-host rule accepts it without any setting.
-    page.goto(f"{jupyter}/proxy/{chat.port}/?name=Proxied&token={TOKEN}")
+    # Log in to Jupyter first (its cookie): the chat link's ?token= is the chat's.
+    page.goto(f"{jupyter}/api/status?token={TOKEN}")
+    page.goto(f"{jupyter}/proxy/{chat.port}/?token={chat.token}&name=Proxied")
     page.wait_for_function("document.getElementById('status').textContent === 'open'")
     assert page.locator("#url").text_content() == (
-        f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?name=Proxied"
+        f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?token=…&name=Proxied"
     )
-    with Client(chat.url + "?name=Python") as python:
+    with Client(chat.url + "&name=Python") as python:
         page.locator("#messages li", has_text="* Python joined").wait_for()
         page.fill("#message", "through the proxy")
         page.click("#send")

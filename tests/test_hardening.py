@@ -25,14 +25,14 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from wslab import loop
+from wslab import loop, rules
 from wslab.errors import ServerStartError
 
 KINDS = ["kernel", "raw"]
@@ -238,6 +238,9 @@ class Harness:
 
             if handshake_timeout is not None:
                 options["handshake_timeout"] = handshake_timeout
+            # Public, as RawServer: these tests are about robustness, not access
+            # (tests/test_attacks.py and test_server.py cover the token).
+            options.setdefault("token", None)
             server = wslab.server.serve(handler, port=0, **options)
         else:
             from wslab.raw import RawServer
@@ -316,14 +319,11 @@ def assert_serves(server: Any, handler: str = "echo") -> None:
 def test_chat_load_nothing_lost_duplicated_or_reordered(harness: Harness) -> None:
     """50 clients x 200 messages: every client gets every message, in order per sender."""
     clients, messages = 50, 200
-    if harness.kind == "raw":
-        import wslab.raw
-
-        # On a starved CI machine this one-thread reader of 50 sockets can lag for
-        # seconds; the raw server's drop-a-slow-reader policy (tested on its own
-        # below) must not fire here, where the subject is order and completeness.
-        harness.monkeypatch.setattr(wslab.raw, "_SEND_TIMEOUT", 60.0)
-    server = harness.start("chat", max_clients=clients + 10)
+    # On a starved CI machine this one-thread reader of 50 sockets can lag for
+    # seconds; the raw server's drop-a-slow-reader policy (tested on its own
+    # below) must not fire here, where the subject is order and completeness.
+    limits = rules.Limits(send_timeout=60.0, max_clients=clients + 10)
+    server = harness.start("chat", limits=limits)
     peers = [harness.peer(server, f"/chat?name=c{i}") for i in range(clients)]
     selector = selectors.DefaultSelector()
     for index, peer in enumerate(peers):
@@ -453,17 +453,7 @@ def test_echo_client_that_never_reads(harness: Harness, baseline: Snapshot) -> N
 def test_stop_returns_with_a_client_that_never_reads(harness: Harness, baseline: Snapshot) -> None:
     """stop() must not hang on a close frame that cannot be sent (section 7.1.1)."""
     # Shorter give-up times than the defaults, to keep the test fast.
-    if harness.kind == "raw":
-        import wslab.raw
-
-        harness.monkeypatch.setattr(wslab.raw, "_SEND_TIMEOUT", 1.0)
-    else:
-        import wslab.handlers
-        import wslab.server
-
-        harness.monkeypatch.setattr(wslab.server, "CLOSE_TIMEOUT", 0.5)
-        harness.monkeypatch.setattr(wslab.handlers, "CLOSE_TIMEOUT", 0.5)
-    server = harness.start("echo")
+    server = harness.start("echo", limits=rules.Limits(send_timeout=1.0, close_timeout=0.5))
     flood = harness.peer(server)
     flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     flood.sock.settimeout(1.0)
@@ -481,12 +471,8 @@ def test_stop_returns_with_a_client_that_never_reads(harness: Harness, baseline:
 
 def test_chat_client_that_never_reads(harness: Harness, baseline: Snapshot) -> None:
     """A chat member that never reads does not hold up the others or grow memory."""
-    if harness.kind == "raw":
-        import wslab.raw
-
-        # RawServer drops a client whose sends block this long (5 s by default).
-        harness.monkeypatch.setattr(wslab.raw, "_SEND_TIMEOUT", 1.0)
-    server = harness.start("chat")
+    # RawServer drops a client whose sends block this long (5 s by default).
+    server = harness.start("chat", limits=rules.Limits(send_timeout=1.0))
     harness.peer(server, "/chat?name=sleeper")  # joins, then never reads
     talker = harness.peer(server, "/chat?name=talker")
     listener = harness.peer(server, "/chat?name=listener")
@@ -611,40 +597,20 @@ def test_oversized_message_closes_1009_before_buffering(harness: Harness) -> Non
 
 
 def test_non_loopback_bind_needs_explicit_opt_in(
-    kind: str, capfd: pytest.CaptureFixture[str]
+    kind: str,
 ) -> None:
-    """Listening beyond this machine is never a default, and it is loudly announced."""
-    if kind == "kernel":
-        import wslab.server
+    """Listening beyond this machine is never a default, and it is loudly announced.
 
+    One rule for both servers (wslab.rules.check_bind, issue #9 2.8).
+    """
+    harness = Harness(kind, pytest.MonkeyPatch())
+    try:
         with pytest.raises(ServerStartError, match="allow_remote"):
-            wslab.server.serve("echo", host="0.0.0.0", port=0)
+            harness.start("echo", host="0.0.0.0")
         with pytest.warns(UserWarning, match="other machines"):
-            server = wslab.server.serve("echo", host="0.0.0.0", port=0, allow_remote=True)
-        server.stop()
-    else:
-        import inspect
-
-        from wslab.raw import RawServer
-
-        assert inspect.signature(RawServer).parameters["host"].default == "127.0.0.1"
-        with warnings_or_stderr(capfd) as said:
-            server = RawServer("echo", host="0.0.0.0", port=0).start()
-        server.stop()
-        assert "other machines" in said() or "network" in said()
-
-
-@contextlib.contextmanager
-def warnings_or_stderr(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
-    """Collect what a call warns or prints to stderr."""
-    import warnings
-
-    text: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield lambda: " ".join(text)
-    text.extend(str(w.message) for w in caught)
-    text.append(capfd.readouterr().err)
+            harness.start("echo", host="0.0.0.0", allow_remote=True)
+    finally:
+        harness.close()
 
 
 def test_traffic_recorder_is_bounded_in_bytes() -> None:

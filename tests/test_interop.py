@@ -140,7 +140,7 @@ WEBSOCKETS_CODES = {
 
 @pytest.fixture
 def wslab_server() -> Iterator[wslab.server.Server]:
-    srv = wslab.server.serve("echo", port=0)
+    srv = wslab.server.serve("echo", port=0, token=None)  # framing, not access
     try:
         yield srv
     finally:

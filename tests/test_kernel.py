@@ -71,11 +71,14 @@ def test_running_the_serve_cell_twice_replaces_the_server(kernel: Kernel) -> Non
     assert "running" in first.results[0] and "handler=echo" in first.results[0]
     threads = kernel.eval("threading.active_count()")
     port = int(kernel.eval("PORT"))
+    first_url = kernel.eval("server.url")
     second = kernel.run(SERVE_CELL).raise_for_error()  # the very same cell again
     assert second.stderr == "" and f":{port}/chat" in second.results[0]
     assert kernel.eval("len(wslab.servers())") == "1"
     assert kernel.eval("threading.active_count()") == threads  # no leaked threads
-    with connect(f"ws://127.0.0.1:{port}/chat", open_timeout=5) as ws:
+    # The same port keeps its token: links handed out before still work.
+    assert kernel.eval("server.url") == first_url
+    with connect(kernel.eval("server.url").strip("'"), open_timeout=5) as ws:
         ws.send("from the test process")
         assert ws.recv(timeout=5) == "You sent: from the test process"
 
@@ -236,8 +239,8 @@ def test_handler_exception_is_shown_in_the_cell(kernel: Kernel) -> None:
 def test_rerunning_a_client_cell_replaces_its_client(kernel: Kernel) -> None:
     kernel.run("import wslab\nroom = wslab.serve('chat', port=0)").raise_for_error()
     url = kernel.eval("room.url").strip("'")
-    join = "alice = wslab.Client(room.url + '?name=Alice')"
-    with connect(url + "?name=Watcher", open_timeout=5) as watcher:
+    join = "alice = wslab.Client(room.url + '&name=Alice')"
+    with connect(url + "&name=Watcher", open_timeout=5) as watcher:
         assert watcher.recv(timeout=5) == "* Watcher joined"
         kernel.run(join).raise_for_error()
         assert watcher.recv(timeout=5) == "* Alice joined"

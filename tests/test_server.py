@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +29,8 @@ from wslab.closing import parse_close
 from wslab.errors import ServerStartError
 from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
 from wslab.handlers import Chat
-from wslab.handshake import Response, client_request, origin_allowed, split_head
+from wslab.handshake import Response, client_request, split_head
+from wslab.rules import origin_allowed
 from wslab.server import Server
 from wslab.traffic import Direction, Kind
 
@@ -57,6 +59,17 @@ def ws_connect(url: str, **kwargs: Any) -> ClientConnection:
     return connect(url, open_timeout=5, close_timeout=2, compression=None, **kwargs)
 
 
+def named(server: Server, name: str) -> str:
+    """The server's URL (with its token) and a chat name."""
+    return f"{server.url}&name={name}" if server.token else f"{server.url}?name={name}"
+
+
+def target(server: Server) -> str:
+    """The request target of the server's WebSocket URL: its path and token."""
+    parts = urllib.parse.urlsplit(server.url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
 def port_is_free(port: int) -> bool:
     """Whether a server could bind ``port`` now (with SO_REUSEADDR, as servers do).
 
@@ -79,7 +92,7 @@ class RawClient:
     ) -> None:
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         self.host = host or f"127.0.0.1:{server.port}"
-        self.path = server.path
+        self.path = target(server)
         self.origin = origin
         self.rest = b""
 
@@ -123,8 +136,9 @@ def close_code(frames: list[Frame]) -> int:
 
 def test_echo_text_and_binary(start: Callable[..., Server]) -> None:
     server = start("echo")
-    assert server.url == f"ws://127.0.0.1:{server.port}/chat"
-    assert server.page_url == f"http://127.0.0.1:{server.port}/"
+    assert server.token is not None
+    assert server.url == f"ws://127.0.0.1:{server.port}/chat?token={server.token}"
+    assert server.page_url == f"http://127.0.0.1:{server.port}/?token={server.token}"
     with ws_connect(server.url) as ws:
         ws.send("hello")
         assert ws.recv(timeout=5) == "You sent: hello"
@@ -156,7 +170,7 @@ def test_echo_with_wsproto(start: Callable[..., Server]) -> None:
                 seen += list(ws.events())
             return seen
 
-        sock.sendall(ws.send(Request(host=f"127.0.0.1:{server.port}", target="/chat")))
+        sock.sendall(ws.send(Request(host=f"127.0.0.1:{server.port}", target=target(server))))
         events_until(AcceptConnection)
         sock.sendall(ws.send(TextMessage("wsproto")) + ws.send(BytesMessage(b"\x01")))
         got = [e for e in events_until(BytesMessage) if isinstance(e, TextMessage | BytesMessage)]
@@ -184,7 +198,7 @@ def test_same_port_replaces_previous_server(start: Callable[..., Server]) -> Non
     second = start("chat", port=port)
     assert not first.running and second.running and second.port == port
     assert [s for s in wslab.servers() if s.port == port] == [second]
-    with ws_connect(second.url + "?name=Ann") as ws:
+    with ws_connect(named(second, "Ann")) as ws:
         assert ws.recv(timeout=5) == "* Ann joined"
 
 
@@ -250,7 +264,7 @@ def test_ipv6_loopback(start: Callable[..., Server]) -> None:
         server = start("echo", host="::1")
     except ServerStartError as exc:
         pytest.skip(f"IPv6 loopback unavailable: {exc}")
-    assert server.url == f"ws://[::1]:{server.port}/chat"
+    assert server.url == f"ws://[::1]:{server.port}/chat?token={server.token}"
     with ws_connect(server.url) as ws:
         ws.send("six")
         assert ws.recv(timeout=5) == "You sent: six"
@@ -310,7 +324,7 @@ def http_get(server: Server, path: str, headers: dict[str, str] | None = None) -
 
 def test_get_root_serves_the_chat_page(start: Callable[..., Server]) -> None:
     server = start("chat")
-    status, content_type, body = http_get(server, "/")
+    status, content_type, body = http_get(server, f"/?token={server.token}")
     assert status == 200 and content_type.startswith("text/html")
     assert b"<html" in body.lower() or b"<!doctype html" in body.lower()
     status, _, body = http_get(server, "/nothing-here")
@@ -345,7 +359,8 @@ def test_no_origin_and_own_page_origin_are_accepted(start: Callable[..., Server]
 
 
 def test_proxied_page_origin_is_accepted(start: Callable[..., Server]) -> None:
-    # jupyter-server-proxy forwards the browser's Host and Origin unchanged.
+    # jupyter-server-proxy forwards the browser's Host (the hub's name, on the
+    # hub's port) and Origin unchanged.
     server = start("echo")
     client = RawClient(server, host="hub.example.org", origin="https://hub.example.org")
     try:
@@ -376,14 +391,15 @@ def test_origins_adds_accepted_origins(start: Callable[..., Server]) -> None:
         ("http://127.0.0.1:8080", "127.0.0.1:8080", True),
         ("http://LOCALHOST:8080", "localhost:8080", True),
         ("https://hub.example.org", "hub.example.org:443", True),
+        ("https://127.0.0.1:8080", "127.0.0.1:8080", False),
         ("http://127.0.0.1:9999", "127.0.0.1:8080", False),
         ("https://evil.example", "127.0.0.1:8080", False),
         ("null", "127.0.0.1:8080", False),
     ],
 )
 def test_origin_rule(origin: str | None, host: str, allowed: bool) -> None:
-    assert origin_allowed(origin, host) is allowed
-    assert origin_allowed(origin, host, ["https://evil.example"]) is (
+    assert origin_allowed(origin, host, 8080) is allowed
+    assert origin_allowed(origin, host, 8080, ("https://evil.example",)) is (
         allowed or origin == "https://evil.example"
     )
 
@@ -412,7 +428,7 @@ def test_client_limit_gives_503(start: Callable[..., Server]) -> None:
 
 
 def test_keepalive_closes_a_peer_that_never_answers_pings(start: Callable[..., Server]) -> None:
-    server = start("echo", ping_interval=0.2)
+    server = start("echo", ping_interval=0.2, ping_timeout=0.2)
     client = RawClient(server)
     try:
         assert client.handshake().status == 101
@@ -482,7 +498,7 @@ def test_recorder_has_connect_messages_and_close(start: Callable[..., Server]) -
 
 def test_chat_names_notices_and_binary(start: Callable[..., Server]) -> None:
     server = start("chat")
-    with ws_connect(server.url + "?name=Alice") as alice:
+    with ws_connect(named(server, "Alice")) as alice:
         assert alice.recv(timeout=5) == "* Alice joined"
         with ws_connect(server.url) as guest:
             assert guest.recv(timeout=5) == "* guest-1 joined"
@@ -501,7 +517,7 @@ def test_chat_names_notices_and_binary(start: Callable[..., Server]) -> None:
 
 def test_chat_rooms_do_not_mix(start: Callable[..., Server]) -> None:
     one, two = start("chat"), start("chat")
-    with ws_connect(one.url + "?name=A") as a, ws_connect(two.url + "?name=B") as b:
+    with ws_connect(named(one, "A")) as a, ws_connect(named(two, "B")) as b:
         assert a.recv(timeout=5) == "* A joined"
         assert b.recv(timeout=5) == "* B joined"
         a.send("only here")
@@ -515,13 +531,13 @@ def test_chat_rooms_do_not_mix(start: Callable[..., Server]) -> None:
 
 def test_faulty_clients_do_not_disturb_others(start: Callable[..., Server]) -> None:
     server = start("chat")
-    with ws_connect(server.url + "?name=Steady") as steady:
+    with ws_connect(named(server, "Steady")) as steady:
         assert steady.recv(timeout=5) == "* Steady joined"
 
-        # 1. Garbage instead of an HTTP request (a TLS hello): dropped.
+        # 1. Garbage instead of an HTTP request: 400, as from every wslab server.
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(b"\x16\x03\x01garbage\r\n\r\n")
-            assert sock.recv(1024) == b""
+            assert sock.recv(1024).startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
         # 2. Garbage after the handshake: an unmasked frame, 1002 (section 5.1).
         garbage = RawClient(server)
@@ -548,24 +564,16 @@ def test_faulty_clients_do_not_disturb_others(start: Callable[..., Server]) -> N
     wait_until(lambda: not server.clients)
 
 
-@pytest.fixture
-def short_close_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give up on unresponsive closing handshakes sooner, to keep tests fast."""
-    monkeypatch.setattr(wslab.handlers, "CLOSE_TIMEOUT", 0.5)
-    monkeypatch.setattr(wslab.server, "CLOSE_TIMEOUT", 0.5)
-
-
-@pytest.mark.usefixtures("short_close_timeout")
 def test_slow_reader_is_closed_with_1008_and_others_get_everything(
     start: Callable[..., Server],
 ) -> None:
     # A small max_pending keeps this test fast; the policy is the same at 4 MiB.
-    server = start(Chat(max_pending=256 * 1024), max_size=2**20)
+    server = start(Chat(max_pending=256 * 1024), max_size=2**20, close_timeout=0.5)
     slow = RawClient(server)
     slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:
         assert slow.handshake().status == 101  # and then it never reads again
-        with ws_connect(server.url + "?name=Fast", max_size=None) as fast:
+        with ws_connect(named(server, "Fast"), max_size=None) as fast:
             assert fast.recv(timeout=5) == "* Fast joined"
             chunk = "y" * 65536
             count = 200  # 13 MB: more than the slow reader's socket buffers hold
@@ -592,9 +600,8 @@ def test_slow_reader_is_closed_with_1008_and_others_get_everything(
         slow.close()
 
 
-@pytest.mark.usefixtures("short_close_timeout")
 def test_stop_does_not_hang_on_a_client_that_never_reads(start: Callable[..., Server]) -> None:
-    server = start("echo")
+    server = start("echo", close_timeout=0.5)
     flood = RawClient(server)
     flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:

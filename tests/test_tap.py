@@ -39,7 +39,10 @@ def _echo(ws: ServerConnection) -> None:
 
 def _page(connection: ServerConnection, request: WSRequest) -> object:
     """Answer plain HTTP GETs of / with a page, as wslab servers do."""
-    if request.path == "/" and "websocket" not in request.headers.get("Upgrade", "").lower():
+    if (
+        request.path.split("?")[0] == "/"
+        and "websocket" not in request.headers.get("Upgrade", "").lower()
+    ):
         return connection.respond(200, "<h1>chat page</h1>\n")
     return None
 
@@ -98,7 +101,8 @@ def test_a_websocket_session_is_recorded_as_rfc_6455_describes(tap: Tap) -> None
     assert kinds[:3] == [Kind.CONNECT, Kind.HTTP_REQUEST, Kind.HTTP_RESPONSE]
     request = Request.parse(records[1].data)
     response = Response.parse(records[2].data)
-    assert request.path == "/chat"
+    assert request.path == "/chat?token=[redacted]"  # the token stays out of records
+    assert tap.token is not None and tap.token not in repr(tap)
     assert response.status == 101
     key = request.headers.get("Sec-WebSocket-Key")
     assert key is not None
@@ -211,7 +215,7 @@ def test_bytes_are_forwarded_unchanged_both_ways() -> None:
             target=_raw_server, args=(listener, server_script, len(client_frames), received)
         )
         server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+        with Tap(f"ws://127.0.0.1:{port}/chat", token=None) as tap:
             got = bytearray()
             with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
                 # Dribble the request and the frames in small pieces.
@@ -247,7 +251,7 @@ def test_a_plain_http_get_passes_through(tap: Tap, upstream: Server) -> None:
     records = _wait_for(tap, lambda rs: any(r.kind is Kind.HTTP_RESPONSE for r in rs))
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
     response = next(r for r in records if r.kind is Kind.HTTP_RESPONSE)
-    assert request.text == "GET / HTTP/1.1"
+    assert request.text == "GET /?token=[redacted] HTTP/1.1"
     assert response.text == "HTTP/1.1 200 OK"
     assert response.data.endswith(b"\r\n\r\n<h1>chat page</h1>\n")
     assert not any(r.kind is Kind.FRAME for r in records)
@@ -261,7 +265,7 @@ def test_a_refused_upgrade_is_recorded_as_http() -> None:
         port = listener.getsockname()[1]
         server = threading.Thread(target=_raw_server, args=(listener, refusal, 0, received))
         server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+        with Tap(f"ws://127.0.0.1:{port}/chat", token=None) as tap:
             with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
                 client.sendall(
                     client_request("127.0.0.1", "/chat", origin="http://evil").serialize()
@@ -284,7 +288,7 @@ def test_undecodable_bytes_are_forwarded_and_reported() -> None:
         port = listener.getsockname()[1]
         server = threading.Thread(target=_raw_server, args=(listener, b"", 0, received))
         server.start()
-        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+        with Tap(f"ws://127.0.0.1:{port}/", token=None) as tap:
             with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
                 client.sendall(garbage)
                 assert client.recv(10) == b""
@@ -337,13 +341,14 @@ def test_a_server_object_works_as_upstream(upstream: Server) -> None:
         path = "/room"
 
     with Tap(FakeServer()) as tap:
-        assert tap.url == f"ws://127.0.0.1:{tap.port}/room"
-        assert tap.page_url == f"http://127.0.0.1:{tap.port}/"
+        # A public upstream: the tap is private all the same, with its own token.
+        assert tap.url == f"ws://127.0.0.1:{tap.port}/room?token={tap.token}"
+        assert tap.page_url == f"http://127.0.0.1:{tap.port}/?token={tap.token}"
         with connect(tap.url, compression=None) as ws:
             ws.send("hi")
             assert ws.recv(timeout=5) == "hi"
         records = _wait_for(tap, _closed_twice)
-        assert Request.parse(records[1].data).path == "/room"
+        assert Request.parse(records[1].data).path == "/room?token=[redacted]"
         tap.clear()
         assert tap.records == []
 
@@ -354,6 +359,10 @@ def test_an_unreachable_server_is_reported() -> None:
     # Nothing listens on ``port`` any more.
     with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
         with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+            # The tap connects once a request passed its rules.
+            client.sendall(
+                client_request(f"127.0.0.1:{tap.port}", f"/chat?token={tap.token}").serialize()
+            )
             assert client.recv(10) == b""
         records = _wait_for(tap, lambda rs: bool(rs))
     assert records[0].kind is Kind.ERROR
@@ -402,15 +411,18 @@ def test_server_tap_stops_with_its_server() -> None:
     server = wslab.serve("echo", port=0)
     try:
         tap = server.tap()
+        assert tap.token == server.token  # the same secret: the bytes pass unchanged
         assert tap.url == server.url.replace(str(server.port), str(tap.port))
         with wslab.Client(tap) as client:
             client.send("Hello")
             assert client.recv(timeout=5) == "You sent: Hello"
         _wait_for(tap, _closed_twice)
-        assert "TEXT &#x27;Hello&#x27;" not in tap._repr_html_()
-        assert "TEXT 'Hello' [5 bytes]" in tap._repr_html_()
-        assert "TEXT 'Hello' [5 bytes]" in tap.diagram(1).html
-        assert tap.diagram(2).html.count("<line") == 2  # just the two lanes: no connection 2
+        # The SVG is an <img> (display.py): its alt text is escaped once.
+        assert "TEXT &#x27;Hello&#x27; [5 bytes]" in tap._repr_html_()
+        svg = tap.diagram(1).svg
+        assert svg is not None and "TEXT 'Hello' [5 bytes]" in svg
+        lanes = tap.diagram(2).svg
+        assert lanes is not None and lanes.count("<line") == 2  # just the lanes: no connection 2
         assert "wslab-mask" in tap.hex_view().html
     finally:
         server.stop()
@@ -440,8 +452,8 @@ def test_a_browser_through_the_tap() -> None:
     finally:
         server.stop()
     requests = [Request.parse(r.data) for r in records if r.kind is Kind.HTTP_REQUEST]
-    assert requests[0].path == "/"
-    upgrade = next(r for r in requests if r.path == "/chat")
+    assert requests[0].path == "/?token=[redacted]"
+    upgrade = next(r for r in requests if r.path.startswith("/chat?token=[redacted]"))
     assert upgrade.headers.get("Origin") == f"http://127.0.0.1:{tap.port}"
     frames = tap.frames()
     assert (Direction.TO_SERVER, Frame(Opcode.TEXT, b"Hello from <b>chromium</b>")) in frames
@@ -468,7 +480,7 @@ def test_a_reset_is_told_apart_from_a_fin() -> None:
 
         server = threading.Thread(target=until_closed)
         server.start()
-        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+        with Tap(f"ws://127.0.0.1:{port}/", token=None) as tap:
             client = socket.create_connection(("127.0.0.1", tap.port), timeout=5)
             client.sendall(b"GET / HTTP/1.1\r\n\r\n")
             _wait_for(tap, lambda rs: any(r.kind is Kind.HTTP_REQUEST for r in rs))
@@ -526,7 +538,7 @@ def test_a_body_that_runs_until_close_is_recorded_whole() -> None:
         port = listener.getsockname()[1]
         server = threading.Thread(target=_raw_server, args=(listener, reply, 0, received))
         server.start()
-        with Tap(f"ws://127.0.0.1:{port}/") as tap:
+        with Tap(f"ws://127.0.0.1:{port}/", token=None) as tap:
             with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
                 client.sendall(b"GET /plain HTTP/1.0\r\n\r\n")
                 got = b""

@@ -76,6 +76,7 @@ __all__ = [
     "serialize_close",
     "serve",
     "servers",
+    "stop_all",
 ]
 
 # The I/O and presentation layers import asyncio, websockets and ipywidgets;
@@ -89,6 +90,7 @@ _LAZY: dict[str, str] = {
     "enable_asyncio_run": ".jupyter",
     "serve": ".server",
     "servers": ".server",
+    "stop_all": ".server",
     "Tap": ".tap",
     "ChatClient": ".widgets",
     "TrafficLog": ".widgets",

@@ -60,29 +60,22 @@ from typing import Any, Protocol
 
 import websockets.asyncio.client
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.exceptions import ConnectionClosed as WebSocketsClosed
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from . import jupyter, loop
 from .closing import serialize_close
-from .errors import WSLabError
+from .errors import ConnectError, ConnectionClosed
+from .rules import redact
 from .uri import is_loopback, parse_uri
 
-__all__ = ["AsyncClient", "Client", "ConnectError", "ConnectionClosedError"]
+__all__ = ["AsyncClient", "Client", "ConnectError", "ConnectionClosed", "ConnectionClosedError"]
 
-Message = str | bytes
+#: A message's data: ``str`` for text, ``bytes`` for binary (websockets' ``Data``).
+Data = str | bytes
 
-
-class ConnectError(WSLabError):
-    """The client could not open the connection: bad URL, refused, or rejected."""
-
-
-class ConnectionClosedError(WSLabError):
-    """The connection is closed, so there is nothing more to send or receive."""
+#: The name the lessons use; the same exception as :class:`wslab.ConnectionClosed`.
+ConnectionClosedError = ConnectionClosed
 
 
 class _HasURL(Protocol):
@@ -95,7 +88,8 @@ _CLOSED = object()
 
 
 def _describe(url: str, exc: BaseException, timeout: float) -> str:
-    """Turn a connection failure into one line that names the fix."""
+    """Turn a connection failure into one line that names the fix (the token hidden)."""
+    url = redact(url)
     if isinstance(exc, InvalidStatus):
         response = exc.response
         body = response.body.decode(errors="replace").strip().splitlines() if response.body else []
@@ -155,7 +149,7 @@ class _Session:
         url: str,
         *,
         on_open: Callable[[], Any] | None,
-        on_message: Callable[[Message], Any] | None,
+        on_message: Callable[[Data], Any] | None,
         on_error: Callable[[Exception], Any] | None,
         on_close: Callable[[int, str], Any] | None,
         origin: str | None,
@@ -171,7 +165,7 @@ class _Session:
         self.timeout = timeout
         self.deliver = deliver
         self.ready_state = "CONNECTING"
-        self.messages: list[Message] = []
+        self.messages: list[Data] = []
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.ws: ClientConnection | None = None
@@ -195,7 +189,8 @@ class _Session:
             self.deliver(_CLOSED)
             raise
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-            error = ConnectError(_describe(self.url, exc, self.timeout))
+            status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+            error = ConnectError(_describe(self.url, exc, self.timeout), status)
             self.ready_state = "CLOSED"
             self.close_code = 1006  # closed abnormally, as a browser reports it (7.1.5)
             self.close_reason = ""
@@ -214,7 +209,7 @@ class _Session:
                 self.messages.append(message)
                 self.deliver(message)
                 _call(self.on_message, message)
-        except ConnectionClosed as exc:
+        except WebSocketsClosed as exc:
             error = exc
         finally:
             self.ready_state = "CLOSED"
@@ -231,14 +226,22 @@ class _Session:
     def _open_ws(self) -> ClientConnection:
         if self.ws is None or self.ready_state != "OPEN":
             state = self.ready_state
-            raise ConnectionClosedError(
+            raise self.closed(
                 f"cannot send: the connection is {state}"
                 + (f" (close code {self.close_code})" if self.close_code else "")
                 + "; open a new client"
             )
         return self.ws
 
-    async def send(self, message: Message) -> None:
+    def closed(self, message: str) -> ConnectionClosed:
+        """The exception for "closed": the close code and reason, and ``message``."""
+        return ConnectionClosed(
+            self.close_code if self.close_code is not None else 1006,
+            self.close_reason or "",
+            message=message,
+        )
+
+    async def send(self, message: Data) -> None:
         if not isinstance(message, str | bytes | bytearray | memoryview):
             raise TypeError(
                 f"send() takes str (text) or bytes (binary), got {type(message).__name__}"
@@ -246,8 +249,9 @@ class _Session:
         ws = self._open_ws()
         try:
             await ws.send(message)
-        except ConnectionClosed:
-            raise ConnectionClosedError(
+        except WebSocketsClosed:
+            self.close_code = ws.protocol.close_code
+            raise self.closed(
                 f"cannot send: the connection closed (code {ws.protocol.close_code})"
             ) from None
 
@@ -267,7 +271,8 @@ class _Session:
                 await self.reader
 
     def describe(self, name: str) -> str:
-        return f"<wslab.{name} {self.url} {self.ready_state}, {len(self.messages)} message(s)>"
+        url = redact(self.url)  # a repr may end up in a notebook: keep the token out
+        return f"<wslab.{name} {url} {self.ready_state}, {len(self.messages)} message(s)>"
 
 
 class Client:
@@ -299,7 +304,7 @@ class Client:
         url_or_server: str | _HasURL,
         *,
         on_open: Callable[[], Any] | None = None,
-        on_message: Callable[[Message], Any] | None = None,
+        on_message: Callable[[Data], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
         on_close: Callable[[int, str], Any] | None = None,
         origin: str | None = None,
@@ -329,12 +334,14 @@ class Client:
         if block:
             try:
                 # The handshake has its own timeout; the margin covers a busy loop.
-                self._opening.result(timeout + 5)
+                loop.wait(self._opening, timeout + 5)
             except ConnectError as exc:
-                raise ConnectError(str(exc)) from None  # a short traceback: just this line
+                raise ConnectError(str(exc), exc.status) from None  # a short traceback
             except TimeoutError:
                 self._opening.cancel()
-                raise ConnectError(f"no answer from {self.url} within {timeout:g} s") from None
+                raise ConnectError(
+                    f"no answer from {redact(self.url)} within {timeout:g} s"
+                ) from None
             except BaseException:
                 # Interrupted (the kernel's stop button): no variable holds this
                 # client, so close it once it opens rather than leave it connected.
@@ -354,7 +361,7 @@ class Client:
         return self._session.ready_state
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[Data]:
         """Every message received so far, in order."""
         return self._session.messages
 
@@ -367,7 +374,7 @@ class Client:
     def close_reason(self) -> str | None:
         return self._session.close_reason
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message.
 
         Raises:
@@ -382,7 +389,7 @@ class Client:
         self._wait_open()
         loop.run_sync(self._session.send(message), timeout=self._session.timeout)
 
-    def recv(self, timeout: float | None = None) -> Message:
+    def recv(self, timeout: float | None = None) -> Data:
         """Return the next message, waiting up to ``timeout`` seconds (``None``: no limit).
 
         Raises:
@@ -394,21 +401,26 @@ class Client:
         try:
             item = self._received.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(f"no message from {self.url} within {timeout:g} s") from None
+            blocked = loop.blocked()
+            if blocked is not None:  # the reason no message came: say it
+                raise blocked.error() from None
+            raise TimeoutError(
+                f"no message from {redact(self.url)} within {timeout:g} s"
+            ) from None
         if item is _CLOSED:
             self._received.put(_CLOSED)  # later calls see the end too
-            raise ConnectionClosedError(
+            raise self._session.closed(
                 f"the connection is closed (code {self.close_code}); no more messages"
             )
         assert isinstance(item, str | bytes)
         return item
 
-    def __iter__(self) -> Iterator[Message]:
+    def __iter__(self) -> Iterator[Data]:
         """Iterate over incoming messages until the connection closes."""
         while True:
             try:
                 yield self.recv()
-            except ConnectionClosedError:
+            except ConnectionClosed:
                 return
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -488,7 +500,7 @@ class AsyncClient:
         url_or_server: str | _HasURL,
         *,
         on_open: Callable[[], Any] | None = None,
-        on_message: Callable[[Message], Any] | None = None,
+        on_message: Callable[[Data], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
         on_close: Callable[[int, str], Any] | None = None,
         origin: str | None = None,
@@ -530,7 +542,7 @@ class AsyncClient:
         return self._session.ready_state
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[Data]:
         return self._session.messages
 
     @property
@@ -541,32 +553,34 @@ class AsyncClient:
     def close_reason(self) -> str | None:
         return self._session.close_reason
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message."""
         await self._session.send(message)
 
-    async def recv(self, timeout: float | None = None) -> Message:
+    async def recv(self, timeout: float | None = None) -> Data:
         """Return the next message; see :meth:`Client.recv`."""
         if self._received is None:
-            raise ConnectionClosedError("not connected yet: use 'async with' or await open()")
+            raise self._session.closed("not connected yet: use 'async with' or await open()")
         try:
             async with asyncio.timeout(timeout):
                 item = await self._received.get()
         except TimeoutError:
-            raise TimeoutError(f"no message from {self.url} within {timeout:g} s") from None
+            raise TimeoutError(
+                f"no message from {redact(self.url)} within {timeout:g} s"
+            ) from None
         if item is _CLOSED:
             self._received.put_nowait(_CLOSED)
-            raise ConnectionClosedError(
+            raise self._session.closed(
                 f"the connection is closed (code {self.close_code}); no more messages"
             )
         assert isinstance(item, str | bytes)
         return item
 
-    async def __aiter__(self) -> AsyncIterator[Message]:
+    async def __aiter__(self) -> AsyncIterator[Data]:
         while True:
             try:
                 yield await self.recv()
-            except ConnectionClosedError:
+            except ConnectionClosed:
                 return
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

@@ -22,37 +22,40 @@ Chat
       ``* guest-3 is now Alice``;
     * binary messages are relayed unchanged to everyone else.
 
+The chat's rules (names, notices, the ``/name`` command) live in
+:mod:`wslab.chat`, shared with the raw server's chat; this module only
+delivers what :class:`wslab.chat.Room` decides.
+
 Backpressure policy (what happens to a client that never reads): the chat
 never waits for one slow client while delivering to the others. Each client
 has its own outgoing queue, drained by its own writer task; ``websockets``
 pauses that writer when the socket's write buffer is full (``write_limit``).
-When more than ``max_pending`` bytes (4 MiB by default) wait in one client's
-queue, that client is closed with code 1008 (policy violation, RFC 6455
-section 7.4.1) and the reason ``too slow: not reading messages``.
+When more than ``max_pending`` bytes (``Limits.max_write_buffer``, 4 MiB)
+wait in one client's queue, that client is closed with code 1008 (policy
+violation, RFC 6455 section 7.4.1) and the reason ``too slow: not reading
+messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed as WebSocketsClosed
 
-__all__ = ["Chat", "Handler", "close_or_abort", "echo", "resolve"]
+from . import chat
+from .closing import CloseCode
+from .rules import Limits
 
-#: What ``wslab.serve(handler=...)`` accepts once names are resolved.
-Handler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
+__all__ = ["AsyncHandler", "Chat", "close_or_abort", "echo", "resolve"]
 
-#: Close code for a client that does not read its messages (RFC 6455 7.4.1).
-POLICY_VIOLATION = 1008
-#: Seconds to wait for a closing handshake before dropping the TCP connection.
-CLOSE_TIMEOUT = 3.0
+#: What ``wslab.serve(handler=...)`` accepts once names are resolved: an
+#: ``async def handler(ws)`` (the raw server's handlers are classes instead).
+AsyncHandler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
 
 
 async def echo(ws: ServerConnection) -> None:
@@ -64,30 +67,11 @@ async def echo(ws: ServerConnection) -> None:
             await ws.send(message)
 
 
-def name_from_path(path: str) -> str | None:
-    """Return the ``name`` query parameter of a request path, if any.
-
-    >>> name_from_path("/chat?name=Alice")
-    'Alice'
-    """
-    query = urllib.parse.urlsplit(path).query
-    names = urllib.parse.parse_qs(query).get("name")
-    if names and names[0].strip():
-        return clean_name(names[0])
-    return None
-
-
-def clean_name(name: str) -> str:
-    """Keep names short and on one line, so that nobody can fake a notice."""
-    return " ".join(name.split())[:32].lstrip("* ") or "guest"
-
-
 @dataclass(eq=False)
 class _Member:
     """One chat participant and its outgoing queue."""
 
     ws: ServerConnection
-    name: str
     queue: asyncio.Queue[str | bytes | None] = field(default_factory=asyncio.Queue)
     pending: int = 0
     dropped: bool = False
@@ -98,13 +82,14 @@ class Chat:
 
     Args:
         max_pending: The most bytes that may wait for one client before it is
-            closed with 1008 (see the module docstring).
+            closed with 1008 (see the module docstring); by default the
+            server rules' ``max_write_buffer``.
     """
 
-    def __init__(self, max_pending: int = 4 * 2**20) -> None:
-        self.max_pending = max_pending
+    def __init__(self, max_pending: int | None = None) -> None:
+        self.max_pending = Limits().max_write_buffer if max_pending is None else max_pending
+        self.room = chat.Room()
         self.members: dict[ServerConnection, _Member] = {}
-        self._numbers = itertools.count(1)
         # Keep references to background close tasks so they are not garbage collected.
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -114,31 +99,31 @@ class Chat:
     @property
     def names(self) -> list[str]:
         """The names of everyone in the room."""
-        return [member.name for member in self.members.values()]
+        return list(self.room.names.values())
 
     async def __call__(self, ws: ServerConnection) -> None:
-        path = ws.request.path if ws.request is not None else ""
-        member = _Member(ws, name_from_path(path) or f"guest-{next(self._numbers)}")
-        _set_client_name(ws, member.name)
+        member = _Member(ws)
         self.members[ws] = member
         writer = asyncio.create_task(self._write(member))
-        self.broadcast(f"* {member.name} joined")
+        self._deliver(self.room.join(ws, ws.request.path if ws.request is not None else ""))
+        _set_client_name(ws, self.room.names[ws])
         try:
             async for message in ws:
-                if isinstance(message, bytes):
-                    self.broadcast(message, skip=member)
-                elif message.startswith("/name "):
-                    old, member.name = member.name, clean_name(message[len("/name ") :])
-                    _set_client_name(ws, member.name)
-                    self.broadcast(f"* {old} is now {member.name}")
-                else:
-                    self.broadcast(f"{member.name}: {message}")
+                self._deliver(self.room.receive(ws, message))
+                if isinstance(message, str) and message.startswith(chat.NAME_COMMAND):
+                    _set_client_name(ws, self.room.names[ws])
         finally:
             del self.members[ws]
             member.queue.put_nowait(None)  # tells the writer to finish
-            self.broadcast(f"* {member.name} left")
-            with contextlib.suppress(ConnectionClosed):
+            self._deliver(self.room.leave(ws))
+            with contextlib.suppress(WebSocketsClosed):
                 await writer
+
+    def _deliver(self, delivery: chat.Delivery | None) -> None:
+        if delivery is not None:
+            # The room's members are this handler's connections.
+            skip = self.members.get(cast(ServerConnection, delivery.skip))
+            self.broadcast(delivery.message, skip)
 
     def broadcast(self, message: str | bytes, skip: _Member | None = None) -> None:
         """Queue ``message`` for every member (but ``skip``); never waits."""
@@ -164,20 +149,23 @@ class Chat:
             member.pending -= len(message)
             try:
                 await member.ws.send(message)
-            except ConnectionClosed:
+            except WebSocketsClosed:
                 return
 
 
-async def close_or_abort(ws: ServerConnection, code: int = 1000, reason: str = "") -> None:
+async def close_or_abort(
+    ws: ServerConnection, code: int = CloseCode.NORMAL_CLOSURE, reason: str = ""
+) -> None:
     """Close with ``code``, but never wait on an unresponsive client forever.
 
     The Close frame queues behind everything a client did not read, so with a
-    client that never reads the closing handshake cannot finish: after
-    ``CLOSE_TIMEOUT`` seconds the TCP connection is simply dropped (RFC 6455
-    section 7.1.1 lets a server do that).
+    client that never reads the closing handshake cannot finish: after the
+    server's ``close_timeout`` (``Limits.close_timeout``) the TCP connection
+    is simply dropped (RFC 6455 section 7.1.1 lets a server do that).
     """
+    timeout = ws.close_timeout if ws.close_timeout is not None else Limits().close_timeout
     try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
+        async with asyncio.timeout(timeout):
             await ws.close(code, reason)
     except TimeoutError:
         ws.transport.abort()
@@ -185,7 +173,7 @@ async def close_or_abort(ws: ServerConnection, code: int = 1000, reason: str = "
 
 async def _drop(ws: ServerConnection) -> None:
     """Apply the backpressure policy: close a client that does not read with 1008."""
-    await close_or_abort(ws, POLICY_VIOLATION, "too slow: not reading messages")
+    await close_or_abort(ws, CloseCode.POLICY_VIOLATION, "too slow: not reading messages")
 
 
 def _set_client_name(ws: Any, name: str) -> None:
@@ -195,7 +183,7 @@ def _set_client_name(ws: Any, name: str) -> None:
         info.name = name
 
 
-def resolve(handler: str | Handler) -> Handler:
+def resolve(handler: str | AsyncHandler) -> AsyncHandler:
     """Turn ``"echo"``, ``"chat"`` or an ``async def handler(ws)`` into a handler.
 
     ``"chat"`` gives a fresh :class:`Chat` room each time, so two servers never

@@ -60,6 +60,7 @@ __all__ = [
     "page_url",
     "read_request",
     "redact",
+    "refusal",
     "route",
     "token_matches",
     "ws_url",
@@ -72,7 +73,7 @@ TOKEN_BYTES = 16
 #: The query parameter that carries the token, as Jupyter's own ``?token=``.
 TOKEN_PARAM = "token"
 #: Shown instead of a secret in records and reprs.
-REDACTED = "…redacted…"
+REDACTED = "[redacted]"
 
 _TOKEN_PARAM_RE = re.compile(rf"([?&]{TOKEN_PARAM}=)[^&#\s\"'<>]+")
 # Headers a proxy in front of us adds: jupyter-server-proxy sets these on the
@@ -271,7 +272,26 @@ def route(request: handshake.Request, policy: Policy, *, clients: int = 0) -> Ac
         return _error_reply(error, head=head)
 
 
-def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept | Reply:
+def refusal(request: handshake.Request, policy: Policy, what: str = "link") -> Reply | None:
+    """The access rules alone, for a proxy such as the tap: Host, proxy route, token.
+
+    A request without one ``Host`` passes on: whether that is a 400 is the
+    server's to say, and a proxy shows what the server says.
+
+    Returns:
+        The 403 :class:`Reply` for a request that may not pass, else None.
+    """
+    try:
+        if len(request.headers.get_all("Host")) == 1:
+            _check_host(request, policy)
+        _check_token(urllib.parse.urlsplit(request.path).query, policy.token, what)
+    except HandshakeError as error:
+        return _error_reply(error, head=request.method == "HEAD")
+    return None
+
+
+def _check_host(request: handshake.Request, policy: Policy) -> str:
+    """One Host, from the right proxy route, naming this machine (DNS rebinding)."""
     host = _single_host(request.headers)
     _check_proxy_context(request.headers, policy)
     if not host_allowed(host, policy.port, policy.allowed_hosts):
@@ -281,6 +301,11 @@ def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept |
             "allowed_hosts=[...] to the server",
             403,
         )
+    return host
+
+
+def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept | Reply:
+    host = _check_host(request, policy)
     target = urllib.parse.urlsplit(request.path)
     if target.path in PAGE_PATHS:
         return _page(request, policy)
@@ -644,7 +669,7 @@ def hub_prefix(environ: Mapping[str, str]) -> str | None:
 
 
 def redact(text: str, token: str | None = None) -> str:
-    """Hide a token in a URL, path or record text: ``?token=…redacted…``.
+    """Hide a token in a URL, path or record text: ``?token=[redacted]``.
 
     Any ``token=`` query parameter is hidden, and so is ``token`` itself
     wherever it appears.

@@ -5,43 +5,50 @@ API. It runs on wslab's background loop (:mod:`wslab.loop`), not on the
 kernel's loop, so it keeps answering while a cell blocks, for example in a
 synchronous client call to that very server::
 
-    server = wslab.serve("echo", port=0)   # port=0: any free port
-    server.url                             # 'ws://127.0.0.1:PORT/chat'
-    server.page_url                        # the browser chat page
+    server = wslab.serve("echo")   # any free port
+    server.url                     # 'ws://127.0.0.1:PORT/chat?token=...'
+    server.page_url                # the browser chat page
     server.stop()
 
-Re-running a cell is safe: a new server on a port replaces the earlier one on
-that port (no "address already in use"), and every server stops when the
-kernel shuts down or restarts. A port taken by another program raises
+Re-running a cell is safe: the servers its earlier run started stop first, a
+new server on a port replaces the earlier one on that port (no "address
+already in use"), and every server stops when the kernel shuts down or
+restarts. A port taken by another program raises
 :class:`~wslab.errors.ServerStartError` with the fix.
 
-Safe defaults, all visible in the repr:
+Every request goes through the rules all wslab servers share
+(:func:`wslab.rules.route`): the page on ``/``, the WebSocket at ``path``, one
+status and one-line reason for everything else. Safe defaults, all in the repr:
 
+* private: a random token, carried in ``server.url`` and ``server.page_url``
+  (``?token=...``) and passed on by wslab's clients, the tap and the page, is
+  required before anything reaches the handler; ``token=None`` makes the
+  server public (for a class chat, or a lesson that needs a bare URL);
 * it binds 127.0.0.1; another interface needs ``allow_remote=True``;
-* the Origin rule (RFC 6455 sections 4.2.2 and 10.2): a request without an
-  ``Origin`` header (a script, not a browser) is accepted; a browser request
-  is accepted when its Origin's host and port equal the request's ``Host``
-  header, that is when the page came from the same place the WebSocket goes
-  to (this server's own page at ``page_url``, or the same page through
-  jupyter-server-proxy, which forwards the browser's ``Host`` and ``Origin``
-  headers unchanged, and checks the Origin against the Jupyter server itself
-  before proxying); any other Origin gets HTTP 403, which is the defence
-  against cross-site WebSocket hijacking. ``origins=[...]`` adds more
-  accepted origins (the same rule as :class:`wslab.raw.RawServer`). The
-  same-host rule does not stop DNS rebinding, where an attacker's name
-  resolves to 127.0.0.1; the lessons mention it as a limit;
-* messages above ``max_size`` bytes (1 MiB) close the connection with 1009;
-* more than ``max_clients`` clients (64) get HTTP 503;
-* a ping every ``ping_interval`` seconds (20) closes dead connections;
+* the Host rule (DNS rebinding) and the Origin rule (RFC 6455 section 10.2):
+  a browser must come from the server's own page, or through a proxy such
+  as jupyter-server-proxy (see :func:`wslab.rules.host_allowed`); ``origins``
+  adds accepted origins;
+* the limits of :class:`wslab.rules.Limits`: 1 MiB messages (then 1009), 64
+  clients (then 503), a keepalive ping every 20 s, a 10 s handshake
+  deadline, and 4 MiB waiting for one client (then 1008, so that a client
+  that sends pings and never reads its pongs cannot grow memory);
 * compression (permessage-deflate) is off, so that frames on the wire show
   the payload as it was sent (the tap and the hex views rely on it).
 
-The browser page. ``GET /`` on the server's port answers with the chat page of
-:func:`wslab.page.chat_page`, which opens its WebSocket at a URL relative to
-the page. When the kernel runs elsewhere (JupyterHub, Binder), open the page
-through jupyter-server-proxy at ``<jupyter URL>/proxy/<port>/``: it proxies
-the WebSocket too. Binder's default image lacks jupyter-server-proxy, which is
-why the environment lists it. On Colab, WebSockets through its port proxy do
+Handlers run on one loop, so a handler that blocks (``time.sleep``) freezes
+every server of the kernel: wslab's watchdog notices, and the next call that
+needs the loop raises :class:`~wslab.errors.LoopBlockedError` naming the
+handler. A handler that does not return after its client left (an ``await``
+that never ends) no longer holds the client's slot: the client leaves
+``server.clients`` when its connection closes, and the handler is cancelled
+``close_timeout`` seconds later.
+
+The browser page. ``GET /`` answers with the chat page of
+:func:`wslab.page.chat_page` (or ``page=...``), which opens its WebSocket at a
+URL relative to the page. Under JupyterHub or Binder, ``page_url`` is the
+jupyter-server-proxy route (``/user/<name>/proxy/<port>/?token=...``), which
+proxies the WebSocket too. On Colab, WebSockets through its port proxy do
 not work; use the widget client, which connects from inside the kernel.
 
 Output. Nothing is printed from the background loop for normal traffic: the
@@ -53,42 +60,42 @@ printed to stderr (once per server), and that client is closed with 1011.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
+import dataclasses
+import functools
 import html
-import http
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
 import traceback
-import urllib.parse
-import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, overload
 
 import websockets.asyncio.server
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed as WebSocketsClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
-from . import handshake, jupyter, loop
-from .errors import HandshakeError, ServerStartError
-from .handlers import Handler, close_or_abort, resolve
+from . import handshake, jupyter, loop, rules
+from .closing import CloseCode
+from .errors import LoopBlockedError, ServerStartError
+from .handlers import AsyncHandler, Chat, close_or_abort, resolve
+from .page import chat_page
 from .traffic import Direction, Kind, Record, Recorder
 from .uri import is_loopback
 
 if TYPE_CHECKING:
     from .tap import Tap
 
-__all__ = ["ClientInfo", "Server", "run", "serve", "servers"]
+__all__ = ["ClientInfo", "Server", "run", "serve", "servers", "stop_all"]
 
-#: Seconds to wait for the peer's Close frame before dropping TCP (7.1.1).
-CLOSE_TIMEOUT = 3.0
 #: Seconds a start or stop may take before we give up with a clear error.
 START_TIMEOUT = 10.0
 #: The most payload bytes a MESSAGE record keeps (previews stay small).
@@ -130,7 +137,7 @@ class ClientInfo:
     Attributes:
         id: The connection number, the same as in the server's records.
         address: The client's ``host:port``.
-        path: The request path, with its query string.
+        path: The request path, with its query string (the token hidden).
         origin: The ``Origin`` header (browsers send it, scripts usually not).
         name: The chat name, for the chat handler.
     """
@@ -156,15 +163,111 @@ def _preview(message: str | bytes, limit: int = 80) -> str:
     return f"binary, {len(message)} bytes: {head}{more}"
 
 
-class _RecordingConnection(ServerConnection):
-    """A ``websockets`` server connection that records whole messages.
+class _Connection(ServerConnection):
+    """A ``websockets`` server connection that applies wslab's rules.
 
-    Student handlers receive this object; it behaves exactly like the
-    ``ServerConnection`` of the websockets documentation.
+    Student handlers receive it; it behaves exactly like the
+    ``ServerConnection`` of the websockets documentation. What it adds, each
+    hooked where websockets' asyncio connection does the work:
+
+    * the request head is parsed with wslab's own parser first
+      (:func:`wslab.rules.read_request`), so a malformed request gets the
+      same 400 as from the raw server, where websockets would just close;
+    * after each chunk of received bytes (which is when websockets writes the
+      pongs it owes), the bytes waiting to be sent are checked against
+      ``max_write_buffer``: past it, close with 1008;
+    * when TCP closes, the client leaves :attr:`Server.clients` at once,
+      whatever its handler is doing;
+    * whole messages are recorded in the server's recorder.
+
+    A subclass per server sets ``wslab_server``.
     """
 
-    wslab_server: Server | None = None
+    wslab_server: Server
     wslab_client: ClientInfo | None = None
+    wslab_request: handshake.Request | None = None
+    # The task running the handler, and whether the server cancelled it.
+    wslab_task: asyncio.Task[Any] | None = None
+    wslab_cancelled = False
+    _head: bytearray | None
+    _refused = False
+    _dropping = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._head = bytearray()
+        handshaking = self.wslab_server._handshaking
+        if len(handshaking) >= self.wslab_server.limits.max_handshaking:
+            # Slowloris: connections that never finish their request must not
+            # pile up. Past the limit the oldest makes room, as in RawServer.
+            oldest = next(iter(handshaking))
+            del handshaking[oldest]
+            oldest.transport.abort()
+        handshaking[self] = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is not None:
+            if self._refused:
+                return  # answered already; the client's rest is not read
+            self._head += data
+            parsed = rules.read_request(bytes(self._head))
+            if parsed is None:
+                return
+            data, self._head = bytes(self._head), None
+            self.wslab_server._handshaking.pop(self, None)
+            if isinstance(parsed, rules.Reply):
+                self._refuse(parsed)
+                return
+            self.wslab_request = parsed[0]
+        super().data_received(data)
+        if self.transport.get_write_buffer_size() > self.wslab_server.limits.max_write_buffer:
+            self._too_slow()
+
+    def _refuse(self, reply: rules.Reply) -> None:
+        """Answer a request that wslab's parser refuses, as the raw server does."""
+        self._refused = True
+        self._head = bytearray()  # keep discarding what else arrives
+        self.wslab_server._record(0, Direction.NONE, Kind.ERROR, text=reply.text)
+        self.transport.write(reply.response.serialize())
+        with contextlib.suppress(OSError, RuntimeError):
+            self.transport.write_eof()
+        # The client should close now; if it does not, drop it (RFC 6455 7.1.1).
+        self.loop.call_later(self.wslab_server.limits.close_timeout, self.transport.abort)
+
+    def _too_slow(self) -> None:
+        """Close a client that makes us queue more than max_write_buffer bytes (1008).
+
+        Typically a ping flood from a client that never reads its pongs: each
+        ping makes websockets write a pong, whatever the buffer holds.
+        """
+        if self._dropping:
+            return
+        self._dropping = True
+        limit = self.wslab_server.limits.max_write_buffer
+        client = self.wslab_client.id if self.wslab_client is not None else 0
+        self.wslab_server._record(
+            client,
+            Direction.NONE,
+            Kind.ERROR,
+            text=f"more than {limit:,} bytes wait for a client that does not read "
+            "(pongs or messages): closed with 1008",
+        )
+        # fail() sends the Close frame and stops reading (RFC 6455 7.1.7);
+        # the frame waits behind the unread bytes, so TCP goes soon after.
+        self.protocol.fail(CloseCode.POLICY_VIOLATION, "too slow: not reading")
+        self.send_data()
+        self.loop.call_later(self.wslab_server.limits.close_timeout, self.transport.abort)
+
+    def eof_received(self) -> None:
+        if self._refused:
+            self.transport.close()  # the client read our answer and closed
+            return
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.wslab_server._handshaking.pop(self, None)
+        super().connection_lost(exc)
+        self.wslab_server._client_left(self)
 
     @overload
     async def recv(self, decode: Literal[True]) -> str: ...
@@ -186,7 +289,7 @@ class _RecordingConnection(ServerConnection):
             self._record(Direction.TO_CLIENT, message)
 
     def _record(self, direction: Direction, message: str | bytes | bytearray | memoryview) -> None:
-        if self.wslab_server is None or self.wslab_client is None:
+        if self.wslab_client is None:
             return
         if not isinstance(message, str):
             message = bytes(message)
@@ -201,74 +304,104 @@ class _RecordingConnection(ServerConnection):
 
 
 class Server:
-    """A WebSocket server running in this kernel; create it with :func:`serve`.
+    """A WebSocket server running in this kernel; start one with :func:`serve`.
+
+    Args:
+        handler: ``"echo"``, ``"chat"`` (see :mod:`wslab.handlers`) or your
+            own ``async def handler(ws)``.
+        host: The interface to bind; 127.0.0.1 keeps it on this machine.
+        port: The TCP port; ``0`` (the default) picks a free one, so that
+            two students on one machine never meet on a port. A server
+            already running in this kernel on that port is stopped first.
+        path: The WebSocket endpoint's path (``GET /`` serves the page).
+        token: ``True`` (the default): a random secret that ``url`` and
+            ``page_url`` carry and every request must have; a ``str``: that
+            secret; ``None``: no secret, anyone on this machine may connect.
+        page: HTML to serve on ``/`` instead of the chat page (a ``str`` or
+            ``bytes``), e.g. your own JavaScript client.
+        origins: More ``Origin`` values to accept, besides the server's own
+            page and clients without an Origin (see :mod:`wslab.rules`).
+        allow_remote: Required to bind anything but a loopback address.
+        allowed_hosts: More ``Host`` names to accept from browsers that come
+            straight to the port (e.g. this machine's name on the network).
+        limits: A :class:`wslab.rules.Limits` (the same for every wslab server).
+        limit_options: Or any of its fields one by one, e.g. ``max_size``
+            (largest message, then 1009), ``max_clients`` (then 503),
+            ``ping_interval`` (``None``: no keepalive), ``handshake_timeout``,
+            ``close_timeout``, ``max_write_buffer``.
+
+    Raises:
+        ServerStartError: For a bad option, a bad or busy port, or a remote
+            host without ``allow_remote=True`` (from :meth:`start`).
 
     Attributes:
         recorder: Message-level traffic: CONNECT, MESSAGE (both directions,
             with a preview), TCP_CLOSE (with the close code) and ERROR records.
+        token: The secret, or None for a public server.
     """
 
     def __init__(
         self,
-        handler: str | Handler = "echo",
+        handler: str | AsyncHandler = "echo",
         host: str = "127.0.0.1",
-        port: int = 8080,
+        port: int = 0,
         path: str = "/chat",
         *,
+        token: str | bool | None = True,
+        page: str | bytes | None = None,
         origins: Iterable[str] | None = None,
-        max_size: int = 2**20,
-        max_clients: int = 64,
-        ping_interval: float | None = 20.0,
         allow_remote: bool = False,
-        handshake_timeout: float = 10.0,
+        allowed_hosts: Iterable[str] | None = None,
+        limits: rules.Limits | None = None,
+        **limit_options: Any,
     ) -> None:
         self._handler = resolve(handler)
         if isinstance(handler, str):
             self.handler_name = handler
         else:
             self.handler_name = getattr(handler, "__name__", type(handler).__name__)
-        self.host = _check_host(host, allow_remote)
-        self._requested_port = _check_port(port)
+        self.host = rules.check_bind(host, allow_remote)
+        self._requested_port = rules.check_port(port)
         self.port = self._requested_port
-        self.path = path if path.startswith("/") else "/" + path
-        self.origins = list(origins or ())
-        self.max_size = _check_positive("max_size", max_size, "2**20 (1 MiB)")
-        self.max_clients = _check_positive("max_clients", max_clients, "64")
-        if ping_interval is not None:
-            _check_positive("ping_interval", ping_interval, "20.0 or None (no pings)")
-        self.ping_interval = ping_interval
         self.allow_remote = allow_remote
-        _check_positive("handshake_timeout", handshake_timeout, "10.0")
-        # A peer that connects and never finishes its handshake (slowloris) is
-        # dropped after this many seconds, which frees its slot.
-        self.handshake_timeout = handshake_timeout
+        self.limits = _limits(limits, limit_options)
+        self.token = _token(token)
+        self._token_chosen = token is not True
+        self.origins = list(origins or ())
+        self.policy = rules.Policy(
+            path=path if isinstance(path, str) and path.startswith("/") else f"/{path}",
+            origins=tuple(self.origins),
+            token=self.token,
+            allowed_hosts=tuple(allowed_hosts or ()),
+            hub_prefix=rules.hub_prefix(os.environ),
+            page=_page(page, path, isinstance(self._handler, Chat)),
+            limits=self.limits,
+        )
+        self.path = self.policy.path
         self.recorder = Recorder()
         self._t0 = time.monotonic()
         self._ids = itertools.count(1)
         self._clients: dict[int, ClientInfo] = {}
+        # Connections still in their opening handshake, oldest first.
+        self._handshaking: dict[_Connection, None] = {}
         self._taps: list[Tap] = []
         self._ws_server: websockets.asyncio.server.Server | None = None
         self._state = "new"
         self._error_printed = False
         self._cell: object = None  # the notebook cell that started it, if any
 
-    # -- addresses ---------------------------------------------------------
-
-    @property
-    def _url_host(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        host = "::1" if host == "::" else host
-        return f"[{host}]" if ":" in host else host
+    # -- addresses and state -------------------------------------------------
 
     @property
     def url(self) -> str:
-        """The WebSocket URL, for example ``ws://127.0.0.1:8080/chat``."""
-        return f"ws://{self._url_host}:{self.port}{self.path}"
+        """The WebSocket URL, with the token: ``ws://127.0.0.1:PORT/chat?token=...``."""
+        return rules.ws_url(self.host, self.port, self.path, self.token)
 
     @property
     def page_url(self) -> str:
-        """The URL of the browser chat page served on ``GET /``."""
-        return f"http://{self._url_host}:{self.port}/"
+        """The link for a browser: ``http://127.0.0.1:PORT/?token=...``, or under
+        JupyterHub the proxy route ``/user/<name>/proxy/PORT/?token=...``."""
+        return rules.page_url(self.host, self.port, self.token, self.policy.hub_prefix)
 
     @property
     def clients(self) -> list[ClientInfo]:
@@ -281,8 +414,18 @@ class Server:
 
     @property
     def state(self) -> str:
-        """``"running"`` or ``"stopped"``."""
-        return "running" if self._state == "running" else "stopped"
+        """``"running"``, ``"stopped"``, or ``"blocked"`` while a handler blocks the loop."""
+        if self._state != "running":
+            return "stopped"
+        return "blocked" if loop.blocked() is not None else "running"
+
+    @property
+    def max_size(self) -> int:
+        return self.limits.max_size
+
+    @property
+    def max_clients(self) -> int:
+        return self.limits.max_clients
 
     # -- starting and stopping ---------------------------------------------
 
@@ -291,33 +434,48 @@ class Server:
 
         Raises:
             ServerStartError: When the port is in use or cannot be bound.
+            LoopBlockedError: When a handler blocks the wslab loop.
         """
         if self._state == "running":
             return self
-        # Re-running a cell replaces what its earlier run started...
+        self._replace_earlier()
+        try:
+            loop.run_sync(self._start(), timeout=START_TIMEOUT)
+        except LoopBlockedError:
+            raise
+        except TimeoutError:  # before OSError: TimeoutError is one
+            raise LoopBlockedError(
+                f"the server on port {self._requested_port} did not start within "
+                f"{START_TIMEOUT:g} s: the wslab loop is busy; restart the kernel if it stays so"
+            ) from None
+        except OSError as exc:
+            raise rules.bind_error(self.host, self._requested_port, exc) from None
+        self.policy = dataclasses.replace(self.policy, port=self.port)
+        self._state = "running"
+        self._register()
+        return self
+
+    def _replace_earlier(self) -> None:
+        """Stop what an earlier run of this cell started, and any server on our port.
+
+        A server that replaces one on the same port keeps its token, so that
+        the links already handed out (a browser tab, a client cell) still work.
+        """
         cell = jupyter.current_cell()
         with _registry_lock:
             earlier = _by_cell.get(cell[0]) if cell is not None else None
+            old = _registry.get(self._requested_port) if self._requested_port else None
         if cell is not None and earlier is not None and earlier[0] != cell[1]:
             for replaced in list(earlier[1]):
                 replaced.stop()
-        # ...and any server of this kernel on the same port goes first.
-        if self._requested_port != 0:
-            with _registry_lock:
-                old = _registry.get(self._requested_port)
-            if old is not None and old is not self:
-                old.stop()
-        try:
-            loop.run_sync(self._start(), timeout=START_TIMEOUT)
-        except OSError as exc:
-            raise ServerStartError(_bind_message(self.host, self._requested_port, exc)) from None
-        except TimeoutError:
-            raise ServerStartError(
-                f"the server on port {self._requested_port} did not start within "
-                f"{START_TIMEOUT:g} s: a handler may be blocking the wslab loop (time.sleep, "
-                "or a loop without await); fix it, then restart the kernel"
-            ) from None
-        self._state = "running"
+        if old is not None and old is not self:
+            old.stop()
+            if not self._token_chosen and old.token is not None:
+                self.token = old.token
+                self.policy = dataclasses.replace(self.policy, token=old.token)
+
+    def _register(self) -> None:
+        cell = jupyter.current_cell()
         with _registry_lock:
             _registry[self.port] = self
             if cell is not None:
@@ -326,21 +484,22 @@ class Server:
                     started = []
                 _by_cell[cell[0]] = (cell[1], [*started, self])
                 self._cell = cell[0]
-        return self
 
     async def _start(self) -> None:
+        limits = self.limits
+        connection = type("_ServerConnection", (_Connection,), {"wslab_server": self})
         self._ws_server = await websockets.asyncio.server.serve(
             self._handle,
             self.host,
             self._requested_port,
             process_request=self._process_request,
-            create_connection=_RecordingConnection,
+            create_connection=connection,
             compression=None,
-            max_size=self.max_size,
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_interval,
-            close_timeout=CLOSE_TIMEOUT,
-            open_timeout=self.handshake_timeout,
+            max_size=limits.max_size,
+            ping_interval=limits.ping_interval,
+            ping_timeout=limits.ping_timeout,
+            close_timeout=limits.close_timeout,
+            open_timeout=limits.handshake_timeout,
             server_header="wslab (websockets)",
             logger=_LOGGER,
         )
@@ -350,11 +509,32 @@ class Server:
         """Close every connection (code 1001, going away), free the port, stop taps.
 
         Safe to call twice, and from a handler running on the server itself.
+
+        Raises:
+            LoopBlockedError: A handler blocks the wslab loop, so the server
+                cannot stop: it keeps its port until the handler returns.
         """
-        for tap in self._taps:
+        for tap in list(self._taps):
             with contextlib.suppress(Exception):
                 tap.stop()
         self._taps.clear()
+        ws_server = self._ws_server
+        if ws_server is not None:
+            if loop.in_loop_thread():
+                # Called from a handler: closing waits for handlers, this one included.
+                ws_server.close()
+            else:
+                try:
+                    loop.run_sync(_close(ws_server, self.limits.close_timeout), START_TIMEOUT)
+                except LoopBlockedError as error:
+                    raise LoopBlockedError(
+                        f"cannot stop the server on port {self.port}, which keeps its port: "
+                        f"{error}"
+                    ) from None
+                except TimeoutError:
+                    pass  # Some handler ignores cancellation; the port is closed anyway.
+        self._ws_server = None
+        self._state = "stopped" if self._state != "new" else "new"
         with _registry_lock:
             if _registry.get(self.port) is self:
                 del _registry[self.port]
@@ -363,25 +543,15 @@ class Server:
                 started.remove(self)
                 if not started:
                     del _by_cell[self._cell]
-        ws_server, self._ws_server = self._ws_server, None
-        self._state = "stopped" if self._state != "new" else "new"
-        if ws_server is None:
-            return
-        if loop.in_loop_thread():
-            # Called from a handler: closing waits for handlers, this one included.
-            ws_server.close()
-            return
-        with contextlib.suppress(Exception):
-            loop.run_sync(_close(ws_server), timeout=START_TIMEOUT)
 
-    def tap(self) -> Tap:
+    def tap(self, **options: Any) -> Tap:
         """Return a recording proxy in front of this server (see :mod:`wslab.tap`).
 
-        The tap stops when this server stops.
+        The tap stops when this server stops; ``options`` go to :class:`~wslab.tap.Tap`.
         """
         from .tap import Tap  # the tap layer is optional: import on use
 
-        tap = Tap(self)
+        tap = Tap(self, **options)
         self._taps.append(tap)
         return tap
 
@@ -413,94 +583,86 @@ class Server:
         self.recorder.add(record)
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        """Answer plain HTTP, and check path, Origin and client count (4.2.1, 4.2.2)."""
-        target = urllib.parse.urlsplit(request.path).path
-        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-        if not upgrade:
-            if target in ("/", "/index.html"):
-                return _html_response(ws, _page(self.path))
-            if target == self.path:
-                # The resource exists, but only as a WebSocket: 426 says so (RFC 9110 15.5.22).
-                response = ws.respond(
-                    http.HTTPStatus.UPGRADE_REQUIRED,
-                    f"{self.path} is a WebSocket endpoint: connect a WebSocket client to "
-                    f"{self.url}, or open the chat page at {self.page_url}.\n",
-                )
-                response.headers["Upgrade"] = "websocket"
-                return response
-            return ws.respond(
-                http.HTTPStatus.NOT_FOUND,
-                f"Nothing at {target}. The chat page is at / and the WebSocket at {self.path}.\n",
-            )
-        if target != self.path:
-            return ws.respond(
-                http.HTTPStatus.NOT_FOUND,
-                f"No WebSocket at {target}; this server's WebSocket path is {self.path}.\n",
-            )
-        try:
-            # The core checks the handshake (RFC 6455 4.2.1) as the lessons teach it,
-            # and says what is wrong in one line with the right status: websockets'
-            # own answers take two lines, and a bad version gets a bare 400 (4.4).
+        """Route the request with the shared rules (:func:`wslab.rules.route`)."""
+        parsed = getattr(ws, "wslab_request", None)
+        if parsed is None:  # not through _Connection: convert websockets' request
             headers = handshake.Headers(request.headers.raw_items())
-            handshake.check_request(handshake.Request(request.path, headers))
-        except (HandshakeError, ValueError) as error:
-            status = error.status if isinstance(error, HandshakeError) else 400
-            response = ws.respond(http.HTTPStatus(status), f"{error}\n")
-            for name, value in getattr(error, "headers", []):
-                response.headers[name] = value
-            return response
-        origin = request.headers.get("Origin")
-        if not handshake.origin_allowed(origin, request.headers.get("Host"), self.origins):
-            self._record(
-                0,
-                Direction.NONE,
-                Kind.ERROR,
-                text=f"403 Forbidden: origin {origin} is not allowed (cross-site request)",
-            )
-            return ws.respond(
-                http.HTTPStatus.FORBIDDEN,
-                f"Origin {origin} is not allowed to connect. Open the page at "
-                f"{self.page_url} or pass origins=[...] to wslab.serve().\n",
-            )
-        if len(self._clients) >= self.max_clients:
-            self._record(
-                0, Direction.NONE, Kind.ERROR, text=f"503: {self.max_clients} clients already"
-            )
-            return ws.respond(
-                http.HTTPStatus.SERVICE_UNAVAILABLE,
-                f"This server accepts at most {self.max_clients} clients; close one, or "
-                "pass a larger max_clients to wslab.serve().\n",
-            )
-        return None
+            parsed = handshake.Request(request.path, headers, request.method, request.protocol)
+        decision = rules.route(parsed, self.policy, clients=len(self._clients))
+        if isinstance(decision, rules.Accept):
+            return None
+        if decision.status >= 400:
+            self._record(0, Direction.NONE, Kind.ERROR, text=decision.text)
+        reply = decision.response
+        return Response(reply.status, reply.reason, Headers(list(reply.headers)), reply.body)
 
     async def _handle(self, ws: ServerConnection) -> None:
         """Run the handler for one connection, recording what happens."""
+        assert isinstance(ws, _Connection)
         request = ws.request
         address = ws.remote_address
         info = ClientInfo(
             id=next(self._ids),
             address=f"{address[0]}:{address[1]}" if address else "?",
-            path=request.path if request is not None else "",
+            path=rules.redact(request.path) if request is not None else "",
             origin=request.headers.get("Origin") if request is not None else None,
         )
-        if isinstance(ws, _RecordingConnection):
-            ws.wslab_server, ws.wslab_client = self, info
-        self._clients[info.id] = info
+        task = asyncio.current_task()
+        assert task is not None
+        # The watchdog names the task that blocks the loop by this name.
+        task.set_name(
+            f"wslab the handler {self.handler_name} (server on port {self.port}, "
+            f"client #{info.id})"
+        )
+        ws.wslab_client, ws.wslab_task = info, task
         self._record(
             info.id, Direction.TO_SERVER, Kind.CONNECT, text=f"connect from {info.address}"
         )
+        if ws.protocol.state is State.CLOSED:  # gone before its handler started
+            self._record(info.id, Direction.NONE, Kind.TCP_CLOSE, text=_close_text(ws))
+            return
+        self._clients[info.id] = info
         try:
             await self._handler(ws)
-        except ConnectionClosed:
+        except WebSocketsClosed:
             pass  # the client left while the handler waited: that is normal
+        except asyncio.CancelledError:
+            if not ws.wslab_cancelled:
+                raise
+            task.uncancel()  # our own cancel (see _client_left): the handler is done
         except Exception as exc:
             self._handler_failed(info, exc)
             # 1011: the server met an unexpected condition (RFC 6455 7.4.1).
-            await close_or_abort(ws, 1011, f"handler error: {type(exc).__name__}"[:120])
+            reason = f"handler error: {type(exc).__name__}"[:120]
+            await close_or_abort(ws, CloseCode.INTERNAL_ERROR, reason)
         finally:
             self._clients.pop(info.id, None)
         await close_or_abort(ws)
+
+    def _client_left(self, ws: _Connection) -> None:
+        """TCP closed: free the client's slot now, and end a handler that lingers."""
+        info = ws.wslab_client
+        if info is None:
+            return
+        self._clients.pop(info.id, None)
         self._record(info.id, Direction.NONE, Kind.TCP_CLOSE, text=_close_text(ws))
+        if ws.wslab_task is not None and not ws.wslab_task.done():
+            ws.loop.call_later(self.limits.close_timeout, self._cancel_lingering, ws)
+
+    def _cancel_lingering(self, ws: _Connection) -> None:
+        task, info = ws.wslab_task, ws.wslab_client
+        if task is None or info is None or task.done():
+            return
+        self._record(
+            info.id,
+            Direction.NONE,
+            Kind.ERROR,
+            text=f"the handler {self.handler_name} did not return "
+            f"{self.limits.close_timeout:g} s after its client left (an await that never "
+            "ends?): cancelled",
+        )
+        ws.wslab_cancelled = True
+        task.cancel()
 
     def _handler_failed(self, info: ClientInfo, exc: Exception) -> None:
         text = "".join(traceback.format_exception(exc))
@@ -524,20 +686,27 @@ class Server:
 
     def _repr_html_(self) -> str:
         e = html.escape
+        limits = self.limits
         origins = "the server's own page (same host), clients without an Origin"
         origins += "".join(f", {origin}" for origin in self.origins)
+        access = (
+            "private: the links carry a token (share a link to let someone in)"
+            if self.token
+            else "public: anyone on this machine who finds the port"
+        )
         rows = [
             ("WebSocket URL", f"<code>{e(self.url)}</code>"),
             ("Chat page", f'<a href="{e(self.page_url)}" target="_blank">{e(self.page_url)}</a>'),
             ("Handler", e(self.handler_name)),
             ("State", e(self.state)),
-            ("Clients", f"{len(self._clients)} of at most {self.max_clients}"),
+            ("Access", e(access)),
+            ("Clients", f"{len(self._clients)} of at most {limits.max_clients}"),
             ("Binds", e(self.host) + ("" if is_loopback(self.host) else " (remote allowed)")),
             ("Origins allowed", e(origins) + "; others get 403"),
-            ("Max message size", f"{self.max_size:,} bytes (then close 1009)"),
+            ("Max message size", f"{limits.max_size:,} bytes (then close 1009)"),
             (
                 "Keepalive ping",
-                "off" if self.ping_interval is None else f"every {self.ping_interval:g} s",
+                "off" if limits.ping_interval is None else f"every {limits.ping_interval:g} s",
             ),
         ]
         body = "".join(
@@ -549,21 +718,60 @@ class Server:
         )
 
 
-async def _close(ws_server: websockets.asyncio.server.Server) -> None:
+def _limits(limits: rules.Limits | None, options: dict[str, Any]) -> rules.Limits:
+    """``limits`` (or the defaults) with the limits given one by one, naming an unknown one."""
+    known = {f.name for f in dataclasses.fields(rules.Limits)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ServerStartError(
+            f"unknown option {unknown[0]!r}: wslab.serve() takes handler, host, port, path, "
+            f"token, page, origins, allow_remote, allowed_hosts, limits, and the limits "
+            f"one by one: {', '.join(sorted(known))}"
+        )
+    if limits is not None and not isinstance(limits, rules.Limits):
+        raise ServerStartError(f"limits must be a wslab.rules.Limits, got {limits!r}")
+    return dataclasses.replace(limits or rules.Limits(), **options)
+
+
+def _token(token: str | bool | None) -> str | None:
+    """``True``: a fresh random token; ``None`` or ``False``: public; a str: itself."""
+    if token is True:
+        return rules.new_token()
+    if token is None or token is False:
+        return None
+    if not isinstance(token, str) or not token.strip():
+        raise ServerStartError(
+            f"token must be True (a random one), a str, or None (public), got {token!r}"
+        )
+    return token
+
+
+def _page(page: str | bytes | None, path: str, chat: bool) -> bytes:
+    """The page on ``/``: the student's own, or the chat page."""
+    if page is None:
+        return chat_page(path.lstrip("/"), chat=chat)
+    if isinstance(page, str):
+        return page.encode()
+    if isinstance(page, bytes | bytearray):
+        return bytes(page)
+    raise ServerStartError(f"page must be HTML as a str or bytes, got {type(page).__name__}")
+
+
+async def _close(ws_server: websockets.asyncio.server.Server, close_timeout: float) -> None:
     """Stop listening, close connections with 1001, and drop any that hang.
 
     A client that never reads can leave a Close frame stuck behind its unread
-    data; after ``CLOSE_TIMEOUT`` its TCP connection is aborted (7.1.1), so a
+    data; after ``close_timeout`` its TCP connection is aborted (7.1.1), so a
     cell that stops a server never hangs.
     """
     ws_server.close()
     try:
-        async with asyncio.timeout(CLOSE_TIMEOUT + 0.5):
+        async with asyncio.timeout(close_timeout + 0.5):
             await ws_server.wait_closed()
     except TimeoutError:
         for connection in list(ws_server.all_connections):
             connection.transport.abort()
-        async with asyncio.timeout(CLOSE_TIMEOUT):
+        async with asyncio.timeout(close_timeout):
             await ws_server.wait_closed()
 
 
@@ -582,128 +790,31 @@ def _close_text(ws: ServerConnection) -> str:
     return "connection lost without a closing handshake: code 1006"
 
 
-def _page(ws_path: str) -> bytes:
-    """The browser chat page; a placeholder until :mod:`wslab.page` exists."""
-    try:
-        from .page import chat_page
-    except ImportError:
-        return (
-            b"<!doctype html><title>wslab</title><p>The wslab chat page is not available yet.</p>"
-        )
-    return chat_page(ws_path.lstrip("/"))
+P = ParamSpec("P")
 
 
-def _html_response(ws: ServerConnection, body: bytes) -> Response:
-    response = ws.respond(http.HTTPStatus.OK, "")
-    headers = Headers(
-        (k, v)
-        for k, v in response.headers.raw_items()
-        if k.lower() not in ("content-type", "content-length")
+def _starting(server_class: Callable[P, Server]) -> Callable[P, Server]:
+    """Make ``serve(...)``: ``Server(...).start()``, with Server's own signature."""
+
+    @functools.wraps(server_class)
+    def serve(*args: P.args, **kwargs: P.kwargs) -> Server:
+        return server_class(*args, **kwargs).start()
+
+    serve.__name__ = serve.__qualname__ = "serve"
+    serve.__doc__ = (
+        "Start a WebSocket server in this kernel and return it.\n\n"
+        "It takes the arguments of :class:`Server` (see ``help(wslab.Server)``)::\n\n"
+        "    server = wslab.serve('chat')            # private, any free port\n"
+        "    server = wslab.serve('echo', token=None) # public: a bare URL\n\n"
+        "Raises:\n"
+        "    ServerStartError: For a bad option, a bad or busy port, or a remote host\n"
+        "        without ``allow_remote=True``.\n"
+        "    LoopBlockedError: A handler blocks the wslab loop.\n"
     )
-    headers["Content-Type"] = "text/html; charset=utf-8"
-    headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-store"
-    return Response(response.status_code, response.reason_phrase, headers, body)
+    return serve
 
 
-def _check_port(port: Any) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ServerStartError(
-            f"port must be a whole number from 1 to 65535 (or 0 for any free port), got {port!r}"
-        )
-    return port
-
-
-def _check_positive(name: str, value: Any, example: str) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ServerStartError(
-            f"{name} must be a positive number such as {example}, got {value!r}"
-        )
-    return value
-
-
-def _check_host(host: Any, allow_remote: bool) -> str:
-    if not isinstance(host, str):
-        raise ServerStartError(f"host must be a str such as '127.0.0.1', got {host!r}")
-    if host == "localhost":
-        # One address, so that port=0 gives one port (localhost is also ::1).
-        return "127.0.0.1"
-    if not is_loopback(host):
-        if not allow_remote:
-            raise ServerStartError(
-                f"host {host!r} would let other machines connect; keep the default "
-                "'127.0.0.1', or pass allow_remote=True if you mean it"
-            )
-        warnings.warn(
-            f"wslab server on {host!r} accepts connections from other machines",
-            stacklevel=3,
-        )
-    return host
-
-
-def _bind_message(host: str, port: int, exc: OSError) -> str:
-    import errno
-
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"port {port} is already in use by another program; "
-            "pass port=0 (any free port) or another port"
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"no permission to use port {port}; ports below 1024 need root: use port=0 or 8080"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host!r}: it is not an address of this machine; use '127.0.0.1'"
-    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); try port=0"
-
-
-def serve(
-    handler: str | Handler = "echo",
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    path: str = "/chat",
-    *,
-    origins: Iterable[str] | None = None,
-    max_size: int = 2**20,
-    max_clients: int = 64,
-    ping_interval: float | None = 20.0,
-    allow_remote: bool = False,
-    handshake_timeout: float = 10.0,
-) -> Server:
-    """Start a WebSocket server in this kernel and return it.
-
-    Args:
-        handler: ``"echo"``, ``"chat"`` (see :mod:`wslab.handlers`) or your
-            own ``async def handler(ws)``.
-        host: The interface to bind; 127.0.0.1 keeps it on this machine.
-        port: The TCP port; ``0`` picks a free one. A server already running
-            in this kernel on that port is stopped first.
-        path: The WebSocket endpoint's path (``GET /`` serves the chat page).
-        origins: More ``Origin`` values to accept, besides the server's own
-            page and clients without an Origin (see the module docstring).
-        max_size: Largest incoming message in bytes; bigger closes with 1009.
-        max_clients: More clients at once get HTTP 503.
-        ping_interval: Seconds between keepalive pings (``None``: off).
-        allow_remote: Required to bind anything but a loopback address.
-        handshake_timeout: Seconds a client may take to finish its opening
-            handshake before it is dropped (a defence against slowloris).
-
-    Raises:
-        ServerStartError: For a bad or busy port, or a remote host without
-            ``allow_remote=True``.
-    """
-    server = Server(
-        handler,
-        host,
-        port,
-        path,
-        origins=origins,
-        max_size=max_size,
-        max_clients=max_clients,
-        ping_interval=ping_interval,
-        allow_remote=allow_remote,
-        handshake_timeout=handshake_timeout,
-    )
-    return server.start()
+serve = _starting(Server)
 
 
 def servers() -> list[Server]:
@@ -712,25 +823,36 @@ def servers() -> list[Server]:
         return list(_registry.values())
 
 
-def stop_all() -> None:
-    """Stop every server of this kernel (runs at exit, too)."""
+def _stop_servers() -> None:
     for server in servers():
-        server.stop()
+        try:
+            server.stop()
+        except LoopBlockedError as error:
+            print(f"wslab: {error}", file=sys.stderr)
+
+
+#: Stop every server, tap and registered process of this kernel (see wslab.loop).
+stop_all = loop.stop_all
+loop.on_stop(_stop_servers)
 
 
 def run(
-    handler: str | Handler = "echo",
+    handler: str | AsyncHandler = "echo",
     host: str = "127.0.0.1",
     port: int = 8080,
     path: str = "/chat",
+    *,
+    token: str | bool | None = None,
     **options: Any,
 ) -> None:
     """Serve in the foreground until Ctrl-C (``wslab serve --impl websockets``).
 
+    Like the tutorials' ``node server.js``: port 8080 and no token by default.
+
     Raises:
         ServerStartError: For a bad port or a port in use.
     """
-    server = serve(handler, host, port, path, **options)
+    server = serve(handler, host, port, path, token=token, **options)
     print(f"Serving {server.url} (chat page: {server.page_url}); press Ctrl-C to stop.")
     try:
         while True:
@@ -739,8 +861,3 @@ def run(
         pass
     finally:
         server.stop()
-
-
-# Registered after wslab.loop's own atexit hook, so it runs first (LIFO order):
-# servers close their connections while the loop still runs.
-atexit.register(stop_all)

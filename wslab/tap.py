@@ -19,23 +19,38 @@ What it records, as :class:`wslab.traffic.Record` objects in ``tap.records``:
   says the server should close TCP first);
 * ``ERROR``: bytes the tap could not decode; they were still forwarded.
 
+Private and discreet, like the servers (issue #10):
+
+* the tap requires the server's token (or, in front of a public server, a
+  token of its own) in ``tap.url`` and ``tap.page_url``; a request without
+  it is refused with 403 before anything is forwarded or recorded, and so is
+  a browser sent by DNS rebinding (see :mod:`wslab.rules`);
+* records, reprs, diagrams and hex views hide credentials: the values of
+  ``Cookie``, ``Set-Cookie``, ``Authorization`` and ``Proxy-Authorization``
+  and the token (the bytes on the wire are forwarded unchanged);
+  ``Tap(..., show_credentials=True)`` shows them.
+
 Everything runs on the shared background loop (:mod:`wslab.loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-import errno
 import itertools
+import os
+import re
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .errors import HandshakeError, ProtocolError, ServerStartError
+from . import loop, rules
+from .errors import HandshakeError, ProtocolError
 from .frames import Frame, FrameDecoder, Header, Opcode
-from .handshake import Headers, Request, Response, split_head
+from .handshake import Headers, Request, Response, error_response, split_head
 from .loop import get_loop, in_loop_thread, run_sync
 from .traffic import Direction, Kind, Record, Recorder
 from .uri import parse_uri
@@ -48,6 +63,11 @@ _CHUNK = 65536
 _MAX_INFLATE = 2**20
 #: Seconds to wait for the upstream server to accept a connection.
 _CONNECT_TIMEOUT = 5.0
+#: Headers whose values are credentials: hidden in records unless asked.
+CREDENTIAL_HEADERS = ("Cookie", "Set-Cookie", "Authorization", "Proxy-Authorization")
+_CREDENTIAL_LINE = re.compile(
+    rb"(?im)^(" + b"|".join(h.encode() for h in CREDENTIAL_HEADERS) + rb")([ \t]*:[ \t]*)[^\r\n]*"
+)
 
 _running: list[Tap] = []
 
@@ -103,11 +123,17 @@ class ConnectionDecoder:
     Args:
         connection: The number that tells this connection's records apart.
         clock: Returns the current time in seconds, for ``Record.time``.
+        show_credentials: Keep cookies, authorization headers and tokens in
+            the HTTP records; by default their values are replaced by
+            ``[redacted]`` (see :func:`redact_head`).
     """
 
-    def __init__(self, connection: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, connection: int, clock: Callable[[], float], *, show_credentials: bool = False
+    ) -> None:
         self.connection = connection
         self.clock = clock
+        self.show_credentials = show_credentials
         self._halves = {
             Direction.TO_SERVER: _Half(Direction.TO_SERVER),
             Direction.TO_CLIENT: _Half(Direction.TO_CLIENT),
@@ -266,9 +292,10 @@ class ConnectionDecoder:
         return True
 
     def _finish_body(self, half: _Half, records: list[Record]) -> None:
-        records.append(
-            self._record(half.direction, half.pending_kind, half.pending_head, half.pending_text)
-        )
+        head, text = half.pending_head, half.pending_text
+        if not self.show_credentials:
+            head, text = redact_head(head), rules.redact(text)
+        records.append(self._record(half.direction, half.pending_kind, head, text))
         half.pending_head = b""
         if half.mode is _Mode.BODY:
             half.mode = _Mode.HTTP
@@ -333,15 +360,30 @@ class ConnectionDecoder:
         return Record(self.clock(), self.connection, direction, kind, data, frame, header, text)
 
 
+def redact_head(head: bytes) -> bytes:
+    """Hide credentials in an HTTP head: cookie and authorization values, tokens.
+
+    >>> redact_head(b"GET /chat?token=s3cret HTTP/1.1\\r\\nCookie: a=1\\r\\n\\r\\n")
+    b'GET /chat?token=[redacted] HTTP/1.1\\r\\nCookie: [redacted]\\r\\n\\r\\n'
+    """
+    hidden = rules.REDACTED.encode()
+    head = _CREDENTIAL_LINE.sub(rb"\1\2" + hidden, head)
+    return rules.redact(head.decode("latin-1")).encode("latin-1", "replace")
+
+
 class Tap:
     """A recording proxy in front of a WebSocket server.
 
     Args:
         upstream: The server to watch: a wslab ``Server`` (anything with
-            ``.host``, ``.port`` and ``.path``) or a URL like
-            ``ws://127.0.0.1:8080/chat``.
-        host: Where the tap listens; 127.0.0.1 keeps it private to this machine.
+            ``.host``, ``.port`` and ``.path``, and ``.token`` if it has one)
+            or a URL like ``ws://127.0.0.1:8080/chat?token=...``.
+        host: Where the tap listens; 127.0.0.1 keeps it on this machine.
         port: The tap's port; 0 (the default) picks a free one.
+        token: ``True`` (the default): the upstream's token, or a new one for
+            a public upstream; a ``str``: that token; ``None``: a public tap.
+        show_credentials: Show cookies, authorization headers and tokens in
+            the records (hidden by default; the bytes are forwarded as they are).
 
     Raises:
         ServerStartError: The port is invalid or already in use.
@@ -349,23 +391,36 @@ class Tap:
 
     Example::
 
-        tap = Tap(server)        # or Tap("ws://127.0.0.1:8080/chat")
-        client = Client(tap.url) # talk through the tap
+        tap = Tap(server)        # or server.tap()
+        client = Client(tap)     # talk through the tap
         tap.diagram()            # the sequence diagram of what went over the wire
     """
 
-    def __init__(self, upstream: _Upstream | str, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        upstream: _Upstream | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | bool | None = True,
+        show_credentials: bool = False,
+    ):
+        upstream_token: str | None
         if isinstance(upstream, str):
             uri = parse_uri(upstream)
             if uri.secure:
                 raise ValueError(
                     f"{upstream!r} is wss://: the tap reads plain bytes, so tap a ws:// server"
                 )
-            self.upstream_host, self.upstream_port, self.path = uri.host, uri.port, uri.path
+            target = urllib.parse.urlsplit(uri.path)
+            tokens = urllib.parse.parse_qs(target.query).get(rules.TOKEN_PARAM)
+            self.upstream_host, self.upstream_port, self.path = uri.host, uri.port, target.path
+            upstream_token = tokens[0] if tokens else None
         elif all(hasattr(upstream, name) for name in ("host", "port", "path")):
             self.upstream_host = str(upstream.host)
             self.upstream_port = int(upstream.port)
             self.path = str(upstream.path)
+            upstream_token = getattr(upstream, "token", None)
         else:
             raise ValueError(
                 f"Tap() takes a server or a URL like ws://127.0.0.1:8080/chat, got {upstream!r}"
@@ -374,9 +429,16 @@ class Tap:
         self.upstream_host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(
             self.upstream_host, self.upstream_host
         )
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ServerStartError(f"port must be a number from 0 to 65535, got {port!r}")
-        self.host = host
+        rules.check_port(port)
+        self.token: str | None
+        if token is True:
+            self.token = upstream_token or rules.new_token()
+        elif isinstance(token, str) and token:
+            self.token = token
+        else:
+            self.token = None
+        self.show_credentials = show_credentials
+        self.host = rules.check_bind(host)
         self.recorder = Recorder()
         self._start_time = time.monotonic()
         self._ids = itertools.count(1)
@@ -390,13 +452,13 @@ class Tap:
 
     @property
     def url(self) -> str:
-        """The WebSocket URL through the tap, with the upstream's path."""
-        return f"ws://{self._host_port}{self.path}"
+        """The WebSocket URL through the tap, with the upstream's path and the token."""
+        return rules.ws_url(self.host, self.port, self.path, self.token)
 
     @property
     def page_url(self) -> str:
-        """The HTTP URL of the server's page, through the tap."""
-        return f"http://{self._host_port}/"
+        """The link to the server's page through the tap (hub-aware, like ``Server.page_url``)."""
+        return rules.page_url(self.host, self.port, self.token, rules.hub_prefix(os.environ))
 
     @property
     def records(self) -> list[Record]:
@@ -491,17 +553,14 @@ class Tap:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         upstream = f"{self.upstream_host}:{self.upstream_port}"
-        return f"<Tap {self.url} -> {upstream}, {len(self.recorder.records)} records, {state}>"
+        url = self.url if self.show_credentials else rules.redact(self.url)
+        return f"<Tap {url} -> {upstream}, {len(self.recorder.records)} records, {state}>"
 
     def _repr_html_(self) -> str:
         html: str = self.diagram()._repr_html_()
         return html
 
     # The proxy itself, on the background loop
-
-    @property
-    def _host_port(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _select(self, connection: int | None) -> list[Record]:
         return [r for r in self.records if connection in (None, r.connection)]
@@ -513,11 +572,7 @@ class Tap:
         try:
             self._server = await asyncio.start_server(self._handle, self.host, port)
         except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise ServerStartError(
-                    f"port {port} is already in use: pick another port, or port=0 for a free one"
-                ) from None
-            raise ServerStartError(f"cannot listen on {self.host}:{port}: {error}") from None
+            raise rules.bind_error(self.host, port, error) from None
         sockname = self._server.sockets[0].getsockname()
         return int(sockname[1])
 
@@ -539,9 +594,14 @@ class Tap:
         assert task is not None
         self._handlers.add(task)
         self._writers.add(writer)
-        decoder = ConnectionDecoder(next(self._ids), self._clock)
+        decoder = ConnectionDecoder(
+            next(self._ids), self._clock, show_credentials=self.show_credentials
+        )
         upstream_writer: asyncio.StreamWriter | None = None
         try:
+            first = await self._admit(reader, writer, decoder)
+            if first is None:
+                return
             try:
                 upstream_reader, upstream = await asyncio.wait_for(
                     asyncio.open_connection(self.upstream_host, self.upstream_port),
@@ -562,6 +622,10 @@ class Tap:
             peer = writer.get_extra_info("peername")
             client = f"{peer[0]}:{peer[1]}" if peer else "client"
             self.recorder.add(decoder.connect(f"{client} connected through the tap"))
+            if first:
+                upstream.write(first)
+                for record in decoder.data(Direction.TO_SERVER, first):
+                    self.recorder.add(record)
             await asyncio.gather(
                 self._pump(reader, upstream, Direction.TO_SERVER, decoder),
                 self._pump(upstream_reader, writer, Direction.TO_CLIENT, decoder),
@@ -576,6 +640,49 @@ class Tap:
                     each.close()
                     self._writers.discard(each)
             self._handlers.discard(task)
+
+    async def _admit(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        decoder: ConnectionDecoder,
+    ) -> bytes | None:
+        """Read the first request head and apply the access rules (:func:`wslab.rules.refusal`).
+
+        The head is held back until it is whole, so that nothing reaches the
+        server, nor the records, before the request passed: a refused request
+        gets its 403 from the tap and leaves one ERROR record, without its
+        headers (cookies included).
+
+        Returns:
+            The bytes to forward, or None when the request was refused.
+        """
+        # Only the access rules apply: the path is the upstream's business.
+        policy = rules.Policy(token=self.token, port=self.port)
+        buffer = b""
+        answer: rules.Reply | None = None
+        try:
+            async with asyncio.timeout(rules.Limits().handshake_timeout):
+                while (parsed := _parse_first(buffer)) is None:
+                    data = await reader.read(_CHUNK)
+                    if not data:
+                        return buffer if self.token is None else None
+                    buffer += data
+        except TimeoutError:
+            parsed = None
+        if isinstance(parsed, tuple):
+            answer = rules.refusal(parsed[0], policy, "tap link")
+        elif self.token is not None:  # not HTTP, or too slow: a private tap says no
+            answer = parsed if parsed is not None else _too_slow()
+        if answer is None:
+            return buffer
+        self.recorder.add(
+            decoder._record(Direction.NONE, Kind.ERROR, text=f"refused: {answer.text}")
+        )
+        writer.write(answer.response.serialize())
+        with contextlib.suppress(OSError):
+            await writer.drain()
+        return None
 
     async def _pump(
         self,
@@ -609,6 +716,29 @@ class Tap:
                 pass  # The other side is gone; its reader reports that.
             for record in decoder.data(direction, data):
                 self.recorder.add(record)
+
+
+def _parse_first(buffer: bytes) -> tuple[Request, bytes] | rules.Reply | None:
+    """The first request of a connection, a Reply if it is not HTTP, None for more."""
+    method = buffer[:8].split(b" ", 1)[0]
+    if method and not (method.isalpha() and method.isupper()):
+        return rules.read_request(b"not HTTP\r\n\r\n")  # a 400 that says so
+    return rules.read_request(buffer)
+
+
+def _too_slow() -> rules.Reply:
+    return rules.Reply(
+        error_response(HandshakeError("no whole request in time", 408)),
+        "no whole request in time",
+    )
+
+
+def _stop_taps() -> None:
+    for tap in list(_running):
+        tap.stop()
+
+
+loop.on_stop(_stop_taps)
 
 
 def taps() -> list[Tap]:
