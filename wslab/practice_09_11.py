@@ -1,4 +1,7 @@
-"""The your-turn steps of lessons 09 to 11, registered in :data:`wslab.practice.EXERCISES`.
+"""The practice of lessons 09 to 11: your-turn steps and check-yourself quizzes.
+
+The steps go into :data:`wslab.practice.EXERCISES`, the quiz keys into
+:data:`wslab.quiz.LESSONS`.
 
 They follow :mod:`wslab.practice` exactly (a judge, a worked solution, the
 RFC section). Importing this module registers them; :mod:`wslab.reconnect`
@@ -9,6 +12,7 @@ RFC section). Importing this module registers them; :mod:`wslab.reconnect`
 
 from __future__ import annotations
 
+from . import quiz
 from .practice import Namespace, Problem, _call, _cases, _short, add, rfc
 
 __all__: list[str] = []
@@ -281,3 +285,50 @@ add(
     _judge_text_ok,
     "invalid text fails with 1007; across fragments it takes an incremental decoder",
 )
+
+
+# -- check yourself ------------------------------------------------------------------
+
+quiz.LESSONS["09"] = {
+    "q1": quiz.question(
+        1012,
+        hint="see 'What the close code asks': which code says the server restarts?",
+        wrong={
+            "1001": "1001 is going away: come back, maybe elsewhere; a restart has its own code"
+        },
+    ),
+    "q2": quiz.question(
+        1006, hint="nobody sends it: section 7.1.5 names what a client reports then"
+    ),
+    "q3": quiz.question(
+        "bufferedAmount", hint="see 'Backpressure': the property of the browser's WebSocket"
+    ),
+    "q4": quiz.question("7.2.3", hint="the section quoted under 'Reconnecting, politely'"),
+}
+quiz.LESSONS["10"] = {
+    "q1": quiz.question(
+        "1.1",
+        "HTTP/1.1",
+        hint="nginx's default to servers has no Upgrade at all; see the three lines",
+    ),
+    "q2": quiz.question(
+        1006, hint="see 'The idle timeout': the proxy ends TCP without a Close frame"
+    ),
+    "q3": quiz.question(
+        8441,
+        hint="see the last section: extended CONNECT over HTTP/2",
+        wrong={"9220": "RFC 9220 is the same for HTTP/3"},
+    ),
+    "q4": quiz.question(
+        "yes",
+        hint="see 'Authentication': what does every proxy log for each request?",
+    ),
+}
+quiz.LESSONS["11"] = {
+    "q1": quiz.question("FAILED", hint="see the table of grades: which one breaks a MUST?"),
+    "q2": quiz.question("NON-STRICT", hint="see the table of grades: allowed, but not preferred"),
+    "q3": quiz.question(1007, hint="see 'UTF-8': section 8.1 and its close code"),
+    "q4": quiz.question(
+        1002, hint="see the your-turn step on control frames: what `parse_close` raises"
+    ),
+}
