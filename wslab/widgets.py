@@ -163,12 +163,18 @@ class ChatInput(anywidget.AnyWidget):  # type: ignore[misc]
       input.type = "text";
       input.className = "widget-input wslab-chat-input";
       input.style.flex = "1 1 auto";
+      input.style.minWidth = "0";
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button";
       button.textContent = "Send";
-      el.style.display = "flex";
-      el.style.gap = "4px";
-      el.append(input, button);
+      button.style.flex = "0 0 auto";
+      button.style.width = "auto";
+      button.style.padding = "0 12px";
+      const row = document.createElement("div");  // the row: the box grows, Send does not
+      row.style.display = "flex";
+      row.style.gap = "4px";
+      row.append(input, button);
+      el.append(row);
       function update() {
         if (input.value !== model.get("value")) input.value = model.get("value");
         input.placeholder = model.get("placeholder");
