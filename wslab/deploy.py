@@ -26,7 +26,6 @@ hang. Every child stops with :meth:`ChildProcess.stop`, with
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import re
@@ -649,16 +648,8 @@ def replace_on_rerun(stop: Callable[[], None]) -> None:
             each()
 
 
-def register_stop(callback: Callable[[], None]) -> None:
-    """Run ``callback`` on ``wslab.stop_all()`` and at exit (contract 3.8)."""
-    on_stop = getattr(loop, "on_stop", None)
-    if on_stop is not None:
-        on_stop(callback)
-    else:
-        atexit.register(callback)
-
-
-register_stop(stop_all)
+# Contract 3.8: wslab.stop_all() and the kernel's exit stop every child.
+loop.on_stop(stop_all)
 
 # The your-turn steps of lessons 09 to 11 (wslab.practice.PROVIDERS finds them here).
 from . import practice_09_11  # noqa: E402, F401

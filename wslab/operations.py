@@ -227,10 +227,12 @@ class FrameServer:
 
     def __init__(self, server: asyncio.Server) -> None:
         self._server = server
+        self._forget: Callable[[], None] = lambda: None
         self.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
 
     def stop(self) -> None:
         """Stop listening. Safe to call twice, from any thread."""
+        self._forget()
         running = loop.get_loop()
         if not running.is_closed():
             running.call_soon_threadsafe(self._server.close)
@@ -287,10 +289,10 @@ def serve_frames(namespace: Mapping[str, Any]) -> FrameServer:
 
     server = loop.run_sync(asyncio.start_server(handle, "127.0.0.1", 0), timeout=10)
     frames = FrameServer(server)
-    from .deploy import register_stop, replace_on_rerun
+    from .deploy import replace_on_rerun
 
     replace_on_rerun(frames.stop)
-    register_stop(frames.stop)
+    frames._forget = loop.on_stop(frames.stop)  # contract 3.8
     return frames
 
 

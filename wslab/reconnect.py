@@ -54,7 +54,7 @@ import websockets.asyncio.client
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from . import loop
-from .deploy import register_stop, replace_on_rerun, urls_of
+from .deploy import replace_on_rerun, urls_of
 from .uri import is_loopback, parse_uri
 
 __all__ = [
@@ -605,7 +605,8 @@ def stop_all(clients_: Iterable[ReconnectingClient] | None = None) -> None:
         client.close()
 
 
-register_stop(stop_all)
+# Contract 3.8: wslab.stop_all() and the kernel's exit close every client.
+loop.on_stop(stop_all)
 
 # The your-turn steps of lessons 09 to 11 (wslab.practice.PROVIDERS finds them here).
 from . import practice_09_11  # noqa: E402, F401
