@@ -24,6 +24,7 @@ What is proven:
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -211,6 +212,196 @@ def test_each_students_chat_page_works_through_her_own_proxy_link(
             )
         finally:
             page.close()
+
+
+# -- private by default: a classmate cannot get in (issue #10) -----------------------
+#
+# On a shared host every student reaches every loopback port, from her kernel
+# and through her own /user/<her name>/proxy/<port>/ route. These prove that
+# lesson 05's servers and taps let in only whoever holds their link.
+
+#: ``?token=`` and the 22 URL-safe base64 characters of a server's secret.
+TOKEN_QUERY = r"\?token=[A-Za-z0-9_-]{22}"
+
+# Opens a WebSocket to ``path`` (relative to the page) and records its events.
+OPEN_WS = """(path) => {
+    window.events = [];
+    const url = new URL(path, location.href);
+    url.protocol = "ws:";
+    const ws = new WebSocket(url.href);
+    ws.onopen = () => { events.push("open"); ws.send("mallory was here"); };
+    ws.onmessage = (event) => events.push("message " + event.data);
+    ws.onclose = (event) => events.push("close " + event.code);
+}"""
+
+
+def kernel_json(student: Student, expression: str) -> Any:
+    """Evaluate ``expression`` in her kernel and bring its value back as JSON."""
+    result = student.kernel.run(f"import json; print(json.dumps({expression}))")
+    return json.loads(result.raise_for_error().stdout)
+
+
+def room_lines(student: Student) -> list[str]:
+    """Everything Bob's widget showed in her room so far."""
+    lines: list[str] = kernel_json(student, "bob.lines")
+    return lines
+
+
+def test_lessons_link_is_her_proxy_route_with_the_secret(students: dict[str, Student]) -> None:
+    """Lesson 05's link is where her browser should go: her proxy route, with the secret.
+
+    Under JupyterHub ``server.page_url`` is
+    ``<JUPYTERHUB_SERVICE_PREFIX>proxy/<port>/?token=...`` (issue #10): a path
+    on the hub, whatever its public name, carrying the server's secret.
+    """
+    for student in students.values():
+        route = re.escape(f"{student.user.prefix}proxy/{student.port}/")
+        assert re.fullmatch(route + TOKEN_QUERY, student.link), student.link
+        assert student.link == student.own_proxy_link(student.port)
+
+
+def test_classmate_cannot_open_the_page_through_her_own_proxy(
+    students: dict[str, Student],
+) -> None:
+    """stu2 opens stu1's port through her own route, ``/user/stu2/proxy/<port>/``: 403.
+
+    The hub lets her in (it is her route) and jupyter-server-proxy forwards
+    the request to stu1's server on the shared host, which refuses it with a
+    one-line reason instead of the chat page.
+    """
+    stu1, stu2 = students["stu1"], students["stu2"]
+    page = stu2.browser.new_page()
+    try:
+        response = page.goto(stu2.public_url(f"{stu2.user.prefix}proxy/{stu1.port}/"))
+        assert response.status == 403
+        assert "<title>wslab chat" not in page.content()
+    finally:
+        page.close()
+
+
+def test_classmate_cannot_join_or_read_through_her_own_proxy(
+    students: dict[str, Student],
+) -> None:
+    """A WebSocket from stu2's browser to stu1's chat, through stu2's route, gets nothing.
+
+    The proxy says 101 to the browser before it asks stu1's server, so the
+    page sees ``open``, then a close; what she sends never reaches stu1's
+    room, and what is said in the room never reaches her.
+    """
+    stu1, stu2 = students["stu1"], students["stu2"]
+    page = open_page(stu2, f"{stu2.user.prefix}proxy/{stu1.port}/")
+    try:
+        page.evaluate(OPEN_WS, "chat?name=mallory")
+        stu1.kernel.run("alice.send_text('secret plans')").raise_for_error()
+        page.wait_for_function("window.events.some(e => e.startsWith('close'))")
+        events: list[str] = page.evaluate("window.events")
+    finally:
+        page.close()
+    assert not [event for event in events if event.startswith("message")], events
+    assert not [line for line in room_lines(stu1) if "mallory" in line]
+
+
+def test_classmate_cannot_join_or_read_from_her_kernel(students: dict[str, Student]) -> None:
+    """From stu2's kernel, stu1's loopback port refuses her with a 403 that says why.
+
+    ``wslab.Client("ws://127.0.0.1:<stu1's port>/chat?name=eve")``, the
+    impersonation of issue #10, raises; a plain ``GET /`` gets a 403, not
+    the page; nobody new joined stu1's room.
+    """
+    stu1, stu2 = students["stu1"], students["stu2"]
+    before = room_lines(stu1)
+    url = f"ws://127.0.0.1:{stu1.port}/chat?name=eve"
+    result = stu2.kernel.run(f"wslab.Client({url!r})")
+    assert result.error is not None, "stu2's kernel joined stu1's chat"
+    assert "403" in result.error[1] and "token" in result.error[1], result.error[:2]
+    status = stu2.kernel.run(
+        "import urllib.error, urllib.request\n"
+        "try:\n"
+        f"    urllib.request.urlopen('http://127.0.0.1:{stu1.port}/', timeout=5)\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n"
+    )
+    assert status.raise_for_error().stdout.strip() == "403"
+    assert not [line for line in room_lines(stu1)[len(before) :] if "eve" in line]
+
+
+def test_no_cookie_value_in_any_tap_record(students: dict[str, Student]) -> None:
+    """stu1 chats through her tap in her browser; no cookie value is in any record.
+
+    Through the hub, the proxy forwards every cookie of ``/user/stu1/``
+    (her ``jupyterhub-user-stu1`` login among them) to the tap. The tap
+    forwards the bytes unchanged but hides them in ``tap.records`` (raw data,
+    text, ``str`` and ``repr``), in its repr, hex view and diagram. stu2
+    opening the tap through her own route (the session hijack of issue #10) is
+    refused, and leaves no cookie in the records either.
+    """
+    stu1, stu2 = students["stu1"], students["stu2"]
+    stu1.kernel.run("hub_tap = chat.tap()").raise_for_error()
+    tap_port = kernel_json(stu1, "hub_tap.port")
+    tap_link: str = kernel_json(stu1, "hub_tap.page_url")
+    assert re.fullmatch(re.escape(f"{stu1.user.prefix}proxy/{tap_port}/") + TOKEN_QUERY, tap_link)
+    page = open_page(stu1, tap_link + "&name=tapped")
+    try:
+        page.wait_for_function("document.getElementById('status').textContent === 'open'")
+        page.fill("#message", "through the tap")
+        page.click("#send")
+        stu1.kernel.run(
+            "wait_for(lambda: any('tapped: through the tap' in line for line in bob.lines))"
+        ).raise_for_error()
+    finally:
+        page.close()
+    hijack = stu2.browser.new_page()
+    try:
+        response = hijack.goto(stu2.public_url(f"{stu2.user.prefix}proxy/{tap_port}/"))
+        assert response.status == 403
+    finally:
+        hijack.close()
+    records = kernel_json(
+        stu1,
+        "[[__import__('base64').b64encode(bytes(r.data)).decode(), r.text, str(r), repr(r)]"
+        " for r in hub_tap.records]",
+    )
+    assert any("through the tap" in text for _, text, _, _ in records), "the tap saw no chat"
+    views: list[str] = kernel_json(
+        stu1,
+        "[repr(hub_tap), hub_tap.hex_view(limit=2**20)._repr_html_(),"
+        " hub_tap.diagram()._repr_html_()]",
+    )
+    recorded = "\n".join(
+        "\n".join([base64.b64decode(data).decode("latin-1"), text, string, representation])
+        for data, text, string, representation in records
+    ) + "\n".join(views)
+    cookies = [
+        cookie["value"]
+        for student in (stu1, stu2)
+        for cookie in student.browser.cookies()
+        if len(cookie["value"]) >= 16
+    ]
+    assert cookies, "the browsers have no cookies to look for"
+    leaked = [value for value in cookies if value in recorded]
+    assert not leaked, f"{len(leaked)} cookie values in stu1's tap records"
+
+
+def test_classmate_joins_on_purpose_with_the_shared_link(students: dict[str, Student]) -> None:
+    """With stu1's ``chat.url`` (token included), stu2's kernel joins stu1's room.
+
+    Sharing on purpose still works, over loopback, with no browser and no
+    cookie involved. This is also the control of the refusals above: the same port, from the
+    same kernel, is refused only for lack of the secret.
+    """
+    stu1, stu2 = students["stu1"], students["stu2"]
+    shared: str = kernel_json(stu1, "chat.url")
+    stu2.kernel.run(
+        f"friend = wslab.Client({shared + '&name=stu2'!r})\n"
+        "friend.send('hello from stu2, on purpose')"
+    ).raise_for_error()
+    try:
+        said = "stu2: hello from stu2, on purpose"
+        stu1.kernel.run(
+            f"wait_for(lambda: any({said!r} in line for line in bob.lines))"
+        ).raise_for_error()
+    finally:
+        stu2.kernel.run("friend.close()").raise_for_error()
 
 
 # -- what the hub's proxy does to WebSocket traffic ---------------------------------
