@@ -133,6 +133,10 @@ def check(answers: Mapping[str, object], answer_key: Mapping[str, str | Question
     if not isinstance(answers, Mapping):
         raise TypeError(f"answers must be a dict such as {{'q1': 'GET'}}, got {answers!r}")
     if isinstance(answer_key, str):
+        if answer_key not in LESSONS:  # a lesson whose key another module registers
+            from .practice import load_provider
+
+            load_provider(answer_key)
         if answer_key not in LESSONS:
             raise KeyError(f"no quiz for lesson {answer_key!r}; lessons: {', '.join(LESSONS)}")
         answer_key = LESSONS[answer_key]
