@@ -6,6 +6,7 @@ sockets speaking bytes built with wslab's core (to misbehave on purpose).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +28,7 @@ import wslab
 import wslab.handlers
 import wslab.server
 from wslab.closing import parse_close
-from wslab.errors import ServerStartError
+from wslab.errors import LoopBlockedError, ServerStartError
 from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
 from wslab.handlers import Chat
 from wslab.handshake import Response, client_request, split_head
@@ -88,9 +90,18 @@ class RawClient:
     """A hand-driven client socket, for handshakes and frames a library won't send."""
 
     def __init__(
-        self, server: Server, *, host: str | None = None, origin: str | None = None
+        self,
+        server: Server,
+        *,
+        host: str | None = None,
+        origin: str | None = None,
+        rcvbuf: int | None = None,
     ) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        self.sock = socket.socket()
+        if rcvbuf is not None:  # before connect(), so that the TCP window is small too
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", server.port))
         self.host = host or f"127.0.0.1:{server.port}"
         self.path = target(server)
         self.origin = origin
@@ -617,3 +628,148 @@ def test_stop_does_not_hang_on_a_client_that_never_reads(start: Callable[..., Se
         assert any(r.kind is Kind.TCP_CLOSE for r in server.recorder.records)
     finally:
         flood.close()
+
+
+# -- issue #9 section 2: each failure, now held --------------------------------------
+
+
+def ping_frame(payload: bytes = b"p" * 125) -> bytes:
+    return encode(Frame(Opcode.PING, payload), new_mask_key())
+
+
+def test_ping_flood_is_closed_with_1008_past_the_write_buffer_limit(
+    start: Callable[..., Server],
+) -> None:
+    """Issue #9 2.2: pongs to a client that never reads were queued without limit."""
+    limit = 2**18
+    server = start("echo", max_write_buffer=limit, close_timeout=1.0)
+    flood = RawClient(server, rcvbuf=4096)
+    try:
+        assert flood.handshake().status == 101
+        flood.sock.settimeout(0.2)
+        batch = ping_frame() * 500
+        deadline = time.monotonic() + 20
+
+        def dropped() -> bool:
+            return any("code 1008" in r.text for r in server.recorder.records)
+
+        while time.monotonic() < deadline and not dropped():
+            try:
+                flood.sock.sendall(batch)  # never reads a pong
+            except TimeoutError:
+                continue  # the server reads more slowly than we write: go on
+            except OSError:
+                break  # dropped
+        wait_until(dropped, timeout=10, what="the flooding client is closed with 1008")
+        assert not server.clients
+    finally:
+        flood.close()
+    with ws_connect(server.url) as ws:  # and the server serves the next client
+        ws.send("after")
+        assert ws.recv(timeout=5) == "You sent: after"
+
+
+def test_a_client_that_reads_its_pongs_is_not_closed(start: Callable[..., Server]) -> None:
+    server = start("echo", max_write_buffer=2**16)
+    client = RawClient(server)
+    try:
+        assert client.handshake().status == 101
+        for _ in range(50):
+            client.sock.sendall(ping_frame() * 20)
+            decoder = FrameDecoder(Side.CLIENT)
+            pongs = 0
+            while pongs < 20:
+                pongs += sum(
+                    f.opcode is Opcode.PONG for f in decoder.feed(client.sock.recv(65536))
+                )
+        assert len(server.clients) == 1
+    finally:
+        client.close()
+
+
+def never_returns() -> Any:
+    async def handler(ws: Any) -> None:
+        await ws.recv()
+        while True:  # ignores that its client left: ConnectionClosed is caught
+            try:
+                await ws.recv()
+            except ConnectionClosed:
+                await asyncio.sleep(3600)
+
+    return handler
+
+
+def sleeps_then_waits() -> Any:
+    async def handler(ws: Any) -> None:
+        await ws.recv()
+        time.sleep(0.2)  # a student's sync sleep
+        await asyncio.Event().wait()
+
+    return handler
+
+
+@pytest.mark.parametrize("handler", [never_returns, sleeps_then_waits])
+def test_a_lingering_handler_does_not_keep_its_clients_slot(
+    start: Callable[..., Server], handler: Callable[[], Any]
+) -> None:
+    """Issue #9 2.4: slots leaked, server.clients listed gone clients, then 503 for good."""
+    server = start(handler(), max_clients=2, close_timeout=0.5)
+    for _ in range(3):  # more clients than slots, one after the other
+        with ws_connect(server.url) as ws:
+            ws.send("hello")
+            wait_until(lambda: len(server.clients) == 1)
+        wait_until(lambda: not server.clients, what="server.clients lists only connected clients")
+    errors = [r.text for r in server.recorder.records if r.kind is Kind.ERROR]
+    wait_until(
+        lambda: sum("did not return" in r.text for r in server.recorder.records) == 3,
+        what="each lingering handler is cancelled",
+    )
+    assert not any("Traceback" in e for e in errors)
+
+
+def test_a_blocking_handler_is_named_and_states_stay_true(start: Callable[..., Server]) -> None:
+    """Issue #9 2.5: a blocked loop, misleading messages, and "stopped" with the port bound."""
+
+    async def sleepy(ws: Any) -> None:
+        async for _ in ws:
+            time.sleep(6)  # blocks every server of the kernel: the bug to report
+
+    server = start(sleepy)
+    client = RawClient(server)
+    try:
+        assert client.handshake().status == 101
+        client.send_frame(Frame(Opcode.TEXT, b"go to sleep"))
+        with pytest.raises(LoopBlockedError) as info:
+            wslab.serve("echo", port=0)  # fails fast, naming the culprit
+        message = str(info.value)
+        assert "the handler sleepy" in message and f"port {server.port}" in message
+        assert "await asyncio.sleep" in message and "\n" not in message
+        assert server.state == "blocked"
+        with pytest.raises(LoopBlockedError, match="cannot stop the server"):
+            server.stop()
+        assert server.running and not port_is_free(server.port)  # the truth
+    finally:
+        client.close()
+    wait_until(lambda: server.state == "running", timeout=15, what="the handler returned")
+    server.stop()
+    assert server.state == "stopped" and port_is_free(server.port)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "Origin: http://127.0.0.1\r\nOrigin: http://127.0.0.1\r\n",
+        "Host: 127.0.0.1\r\n",
+        "Upgrade: websocket\r\n",
+    ],
+)
+def test_duplicate_headers_get_400_without_a_traceback(
+    start: Callable[..., Server], extra: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #9 2.7: a 500, and websockets' traceback on stderr, each time."""
+    server = start("echo", token=None)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        request = client_request(f"127.0.0.1:{server.port}", "/chat").serialize()
+        sock.sendall(request[:-2] + extra.encode() + b"\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+    assert "Traceback" not in capfd.readouterr().err
