@@ -650,6 +650,3 @@ def replace_on_rerun(stop: Callable[[], None]) -> None:
 
 # Contract 3.8: wslab.stop_all() and the kernel's exit stop every child.
 loop.on_stop(stop_all)
-
-# The your-turn steps of lessons 09 to 11 (wslab.practice.PROVIDERS finds them here).
-from . import practice_09_11  # noqa: E402, F401

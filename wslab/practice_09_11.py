@@ -1,13 +1,8 @@
 """The practice of lessons 09 to 11: your-turn steps and check-yourself quizzes.
 
-The steps go into :data:`wslab.practice.EXERCISES`, the quiz keys into
-:data:`wslab.quiz.LESSONS`.
-
-They follow :mod:`wslab.practice` exactly (a judge, a worked solution, the
-RFC section). Importing this module registers them; :mod:`wslab.reconnect`
-(lesson 09) and :mod:`wslab.deploy` (lesson 10) import it, so that
-``wslab.practice.check("09-...")`` finds its step through
-:data:`wslab.practice.PROVIDERS`.
+The steps go into :data:`wslab.practice.EXERCISES` (``wslab.practice.PROVIDERS``
+imports this module for a step of lessons 09 to 11), the quiz keys into
+:data:`wslab.quiz.LESSONS`; the lessons import it in their first cell.
 """
 
 from __future__ import annotations

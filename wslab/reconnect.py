@@ -607,6 +607,3 @@ def stop_all(clients_: Iterable[ReconnectingClient] | None = None) -> None:
 
 # Contract 3.8: wslab.stop_all() and the kernel's exit close every client.
 loop.on_stop(stop_all)
-
-# The your-turn steps of lessons 09 to 11 (wslab.practice.PROVIDERS finds them here).
-from . import practice_09_11  # noqa: E402, F401
