@@ -182,6 +182,18 @@ async def chat(ws):
     for other in clients:
         await other.send(f"* {name} left")
 """,
+    # == instead of hmac.compare_digest: right answers, but a timing leak.
+    ("05_security", "token"): """
+def token_ok(path: str, secret: str) -> bool:
+    tokens = parse_qs(urlsplit(path).query).get("token", [])
+    return tokens == [secret]
+""",
+    # No room for a slow client: a full outbox raises QueueFull in the talker's handler.
+    ("07_broadcast", "broadcast"): """
+def broadcast(message):
+    for ws, outbox in outboxes.items():
+        outbox.put_nowait(message)
+""",
 }
 
 #: What the weak student scores, part by part.
@@ -200,7 +212,19 @@ WEAK_SCORES = {
         "test-decode-unmasked": 1,
         "test-decode-masked": 0,
     },
-    "04_server": {"test-echo": 0, "test-chat": 3, "test-chat-leave": 0},
+    "04_server": {
+        "test-echo": 0,
+        "test-echo-conformance": 0,
+        "test-chat": 3,
+        "test-chat-leave": 0,
+    },
+    "05_security": {
+        "test-origin": 2,
+        "test-token": 0,
+        "test-guard-origin": 2,
+        "test-guard-token": 2,
+    },
+    "07_broadcast": {"test-writer": 2, "test-broadcast": 0, "test-chat": 0},
 }
 
 

@@ -77,6 +77,7 @@ __all__ = [
     "raises",
     "rfc_link",
     "serving",
+    "soon",
     "stalled",
     "true",
     "uses_name",
@@ -425,7 +426,7 @@ def _failure_in_context(exc: BaseException) -> CheckFailed | None:
 def _cascade(error: CheckFailed, name: str, uses: tuple[str, ...]) -> CheckFailed:
     """Add a note when a part this one relies on failed (or never ran) before."""
     failed = [used for used in uses if _results.get(used) is False]
-    if failed:
+    if failed and not isinstance(error, NotImplementedYet):
         names = " and ".join(failed)
         return error.with_note(
             f"{name} relies on your {names}, which failed its own test above: "
@@ -656,6 +657,31 @@ def raises(
 # -- own work --------------------------------------------------------------------
 
 
+def soon(
+    condition: Callable[[], object],
+    *,
+    what: str,
+    timeout: float | None = None,
+    rfc: str | None = None,
+    hint: str | None = None,
+) -> None:
+    """Check that ``condition()`` becomes true within ``timeout`` seconds (polled).
+
+    For what a server does on its own time: a handler that returns, a slow
+    client that gets dropped.
+
+    Raises:
+        CheckFailed: It did not.
+    """
+    __tracebackhide__ = True
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise fail(what, f"not the case within {timeout:g} s", rfc=rfc, hint=hint)
+        time.sleep(0.01)
+
+
 def own_work(fn: Callable[..., Any], *, library: str = "wslab") -> None:
     """Check that a student's function does not call the library it re-implements.
 
@@ -771,7 +797,8 @@ class HandlerError:
     def describe(self) -> tuple[str, ...]:
         """What to tell the student: the exception and the student's lines."""
         exc = self.exception
-        head = f"your handler raised {type(exc).__name__}: {exc} ({self.client}'s connection)"
+        shown = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        head = f"your handler raised {shown} ({self.client}'s connection)"
         return (head, *(f"  {line}" for line in _brief_traceback(exc)))
 
 
@@ -795,6 +822,9 @@ class GradingServer:
         handler_name: The handler's name, for messages.
         errors: Exceptions the handler raised, in order.
         blocked: Whether the handler was found blocking the loop.
+        closes: The close code the server sent to each grading client (by its
+            name), recorded when the handler returns; None if the connection
+            ended without one (aborted).
     """
 
     def __init__(
@@ -808,6 +838,7 @@ class GradingServer:
         self.handler_name: str = getattr(handler, "__name__", "handler")
         self.errors: list[HandlerError] = []
         self.blocked = False
+        self.closes: dict[str, int | None] = {}
         self._handler = handler
         self._process_request = process_request
         self._max_size = max_size
@@ -898,14 +929,18 @@ class GradingServer:
         try:
             await self._handler(ws)
         except Exception as exc:
-            self.errors.append(HandlerError(exc, _client_name(ws)))
-            code, reason = 1011, f"handler error: {type(exc).__name__}"
-            if isinstance(exc, NotImplementedError):
-                reason = "handler error: NotImplementedError"
-            try:
-                await ws.close(code, reason)
-            except Exception:
-                pass  # The connection is already gone.
+            if not _ended_by_peer(exc):
+                self.errors.append(HandlerError(exc, _client_name(ws)))
+                code, reason = 1011, f"handler error: {type(exc).__name__}"
+                try:
+                    await ws.close(code, reason)
+                except Exception:
+                    pass  # The connection is already gone.
+        finally:
+            # What websockets does when a handler returns; then the close sent is known.
+            await ws.close()
+            sent = ws.protocol.close_sent
+            self.closes[_client_name(ws)] = sent.code if sent is not None else None
 
     def _guard(self, ws: ServerConnection, request: Request) -> Response | None:
         assert self._process_request is not None
@@ -1129,8 +1164,12 @@ class Peer:
         return [error for error in errors if isinstance(error.exception, kind)]
 
     def _not_written(self) -> CheckFailed:
-        handler = self._server.handler_name if self._server is not None else "your handler"
-        return fail(handler, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet)
+        name = self._server.handler_name if self._server is not None else "your handler"
+        for error in self._errors_of(NotImplementedError):
+            frames = traceback.extract_tb(error.exception.__traceback__)
+            students = [frame.name for frame in frames if _is_student_file(frame.filename)]
+            name = students[-1] if students else name  # The function that is not written.
+        return fail(name, "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet)
 
     def _closed(self, what: str, exc: Exception) -> CheckFailed:
         rcvd = getattr(exc, "rcvd", None)
@@ -1223,6 +1262,7 @@ def handshake_status(
 
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     url = _with_query(server if isinstance(server, str) else server.url, query)
+    known = [] if isinstance(server, str) else list(server.errors)
     try:
         connection = ws_connect(
             url,
@@ -1234,6 +1274,8 @@ def handshake_status(
             compression=None,
         )
     except InvalidStatus as exc:
+        if not isinstance(server, str) and len(server.errors) > len(known):
+            raise _process_request_failed(server.errors[len(known) :]) from None
         return int(exc.response.status_code)
     except Exception as exc:
         raise fail(
@@ -1245,6 +1287,21 @@ def handshake_status(
     with connection:  # websockets 17 wants its connections used as context managers.
         pass
     return 101
+
+
+def _process_request_failed(errors: list[HandlerError]) -> CheckFailed:
+    """The failure for exceptions raised by a student's ``process_request``."""
+    if any(isinstance(error.exception, NotImplementedError) for error in errors):
+        return fail(
+            "process_request", "not written yet", lines=_NOT_WRITTEN, cls=NotImplementedYet
+        )
+    return fail(
+        "process_request",
+        "it raised an exception, so the server answered 500",
+        lines=_describe_all(errors),
+        hint="the lines above are your function's, innermost last.",
+        rfc="4.2.2",
+    )
 
 
 class Stalled:
@@ -1441,6 +1498,23 @@ def _describe_all(errors: list[HandlerError]) -> tuple[str, ...]:
 
 def _code(code: int | None) -> str:
     return "no close frame (1006)" if code is None else f"code {code}"
+
+
+def _ended_by_peer(exc: BaseException) -> bool:
+    """Whether ``exc`` only says that the handler's client went away while it waited for a message.
+
+    ``async for message in ws`` raises ConnectionClosedError when the connection
+    ends without a proper closing handshake: the handler did nothing wrong. A
+    ConnectionClosed from ``send`` is another matter (sending to a departed client).
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    if not isinstance(exc, ConnectionClosed):
+        return False
+    last = traceback.extract_tb(exc.__traceback__)
+    return any(frame.name in ("__aiter__", "recv") for frame in last) and not any(
+        frame.name == "send" for frame in last
+    )
 
 
 def _raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> None:
