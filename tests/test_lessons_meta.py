@@ -208,6 +208,25 @@ def test_working_copy_never_overwrites(tmp_path: Path) -> None:
     again = working_copy(NOTEBOOKS, work)
     assert [p.name for p in again] == ["03-frame-bytes.ipynb"]
     assert mine.read_text() == "my notes"
+    assert working_copy(NOTEBOOKS, work) == []
+
+
+def test_working_copy_takes_course_updates_the_student_did_not_touch(tmp_path: Path) -> None:
+    """After a `git pull`, an untouched copy is updated; an edited one is kept as it is."""
+    course = tmp_path / "course"
+    course.mkdir()
+    for stem in ("00-start-here", "01-why-websockets"):
+        (course / f"{stem}.ipynb").write_text(f"{stem} v1")
+    (course / "README.md").write_text("readme v1")
+    work = tmp_path / "my-work"
+    working_copy(course, work)
+    (work / "01-why-websockets.ipynb").write_text("my answers")
+    for path in course.iterdir():  # the course is updated
+        path.write_text(path.read_text().replace("v1", "v2"))
+    copied = working_copy(course, work)
+    assert sorted(p.name for p in copied) == ["00-start-here.ipynb", "README.md"]
+    assert (work / "00-start-here.ipynb").read_text() == "00-start-here v2"
+    assert (work / "01-why-websockets.ipynb").read_text() == "my answers"
 
 
 # The machinery of wslab.lessons: re-running a step after the servers stopped

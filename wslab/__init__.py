@@ -69,9 +69,11 @@ __all__ = [
     "enable_asyncio_run",
     "encode",
     "explain",
+    "lessons",
     "new_key",
     "new_mask_key",
     "parse_close",
+    "practice",
     "quiz",
     "serialize_close",
     "serve",
@@ -98,9 +100,13 @@ _LAZY: dict[str, str] = {
 }
 
 
+# Modules the lessons reach as attributes of the package, loaded on first use.
+_SUBMODULES = ("conformance", "lessons", "practice")
+
+
 def __getattr__(name: str) -> Any:
-    if name == "conformance":  # a subpackage, loaded on first use: wslab.conformance.run(url)
-        return importlib.import_module(".conformance", __name__)
+    if name in _SUBMODULES:  # e.g. wslab.conformance.run(url) after a bare `import wslab`
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'wslab' has no attribute {name!r}")

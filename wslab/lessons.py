@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
 import http.server
 import importlib
 import importlib.metadata
@@ -897,14 +898,19 @@ def plot_push(results: dict[str, dict[str, Any]]) -> None:
     plt.show()
 
 
+#: In a working folder: what each course file was when it was last copied in.
+MANIFEST = ".wslab-course.json"
+
+
 def working_copy(course: str | Path, work: str | Path) -> list[Path]:
     """Copy the lessons and the exercises' student version into a working folder.
 
     Students open the lessons from ``work``, so JupyterLab's autosave and their
     own edits never touch the course files, and ``git pull`` always updates the
-    course cleanly. A file already in ``work`` is never overwritten: run it
-    again after an update to get the lessons that are new; to take a fresh
-    copy of a lesson, rename or delete yours first.
+    course cleanly. Run it again after an update: new course files are copied
+    in, and so are updated ones whose copy the student never changed (a
+    manifest in ``work`` remembers what each copy was). A file the student
+    changed is never overwritten; to take a fresh copy, rename or delete it.
 
     Args:
         course: The course's ``notebooks/`` folder.
@@ -919,16 +925,38 @@ def working_copy(course: str | Path, work: str | Path) -> list[Path]:
     wanted += sorted(
         p for p in release.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
     )
+    manifest_path = work / MANIFEST
+    try:
+        manifest: dict[str, str] = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
     copied = []
     for source in wanted:
-        target = work / source.relative_to(course)
-        if source.is_file() and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-            copied.append(target)
+        name = source.relative_to(course).as_posix()
+        target = work / name
+        if not source.is_file():
+            continue
+        if target.exists() and _digest(target) != manifest.get(name):
+            continue  # the student's own work (or a copy from before the manifest)
+        if target.exists() and _digest(source) == manifest.get(name):
+            continue  # already the course's current version
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        manifest[name] = _digest(target)
+        copied.append(target)
+    if copied:
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return copied
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 if __name__ == "__main__":  # python -m wslab.lessons notebooks my-work
+    if len(sys.argv) != 3:
+        sys.exit(
+            "usage: python -m wslab.lessons COURSE_FOLDER WORK_FOLDER (e.g. notebooks my-work)"
+        )
     for path in working_copy(sys.argv[1], sys.argv[2]):
         print(f"copied {path}")

@@ -303,8 +303,3 @@ LESSONS: dict[str, dict[str, Question]] = {
         "q3": _q(("152786ed144d",), "which client sends a new GET after every answer?"),
     },
 }
-
-# `import wslab` imports this module first; importing the lessons' other helpers
-# here makes `wslab.lessons` and `wslab.practice` work after a bare `import wslab`,
-# as the lessons use them. (Both import only wslab's core at load time.)
-from . import lessons, practice  # noqa: E402, F401
