@@ -133,6 +133,7 @@ class TestPubSub:
         assert server.ready() and server in deploy.processes()
         server.stop()
         assert gone(pid) and not server.running
+        assert not server.directory.exists()  # its temporary folder went with it
 
 
 class TestChildren:
@@ -217,9 +218,13 @@ class TestChildren:
                 return [sys.executable, "-c", "import sys; sys.exit('config error: no such file')"]
 
         started = time.monotonic()
+        broken = Broken()
         with pytest.raises(ComponentError, match="broken exited with code 1: config error"):
-            Broken().start(timeout=30)
+            broken.start(timeout=30)
         assert time.monotonic() - started < 25  # did not wait for the deadline
+        assert "config error" in broken.log()  # kept after a failed start, to read
+        broken.stop()
+        assert not broken.directory.exists()
 
     def test_a_child_that_never_answers_times_out(self) -> None:
         class Silent(ChildProcess):
@@ -232,3 +237,4 @@ class TestChildren:
         with pytest.raises(ComponentError, match="did not answer"):
             child.start(timeout=0.5)
         assert not child.running
+        child.stop()

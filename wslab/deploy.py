@@ -110,7 +110,7 @@ class ChildProcess:
     watches_stdin = False
 
     def __init__(self) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix=f"wslab-{self.name}-"))
+        self.directory = Path(tempfile.mkdtemp(prefix=f"wslab-{self.name.replace(' ', '-')}-"))
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -154,7 +154,7 @@ class ChildProcess:
             try:
                 self.wait_ready(timeout)
             except ComponentError:
-                self.stop()
+                self.stop(keep_files=True)  # its log says why; a retry reuses the folder
                 if "in use" not in self.log() and "already" not in self.log():
                     raise
                 continue
@@ -167,6 +167,7 @@ class ChildProcess:
 
     def spawn(self) -> None:
         """Run the program without waiting (:meth:`start` also waits until it answers)."""
+        self.directory.mkdir(parents=True, exist_ok=True)  # again, after a stop
         argv = self.command()
         if not self.watches_stdin:
             argv = [sys.executable, "-c", _SUPERVISOR, *argv]
@@ -212,8 +213,11 @@ class ChildProcess:
                 )
             time.sleep(0.02)
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the program (SIGTERM, then SIGKILL after ``timeout`` s). Safe twice."""
+    def stop(self, timeout: float = STOP_TIMEOUT, *, keep_files: bool = False) -> None:
+        """Stop the program (SIGTERM, then SIGKILL after ``timeout`` s). Safe twice.
+
+        Its temporary folder goes too, unless ``keep_files`` (to read its log).
+        """
         process, self._process = self._process, None
         with _children_lock:
             if self in _children:
@@ -232,6 +236,8 @@ class ChildProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if not keep_files:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def kill(self) -> None:
         """Kill the program at once (SIGKILL), as a crash would."""
@@ -261,16 +267,24 @@ class ChildProcess:
 
 # Runs a program and ends it when its own standard input closes (the kernel is
 # gone, however it ended) or on SIGTERM; exits with the program's exit code.
+# Orphaned, it also removes the program's temporary folder (its working
+# directory, a wslab-* folder in the temporary directory): nobody else will.
 # (os._exit: a normal exit would wait for the thread blocked on stdin, and abort.)
 _SUPERVISOR = """\
-import os, signal, subprocess, sys, threading
+import os, shutil, signal, subprocess, sys, tempfile, threading
 child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+orphaned = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: child.terminate())
 def watch():
     os.read(0, 1)
+    orphaned.set()
     child.terminate()
 threading.Thread(target=watch, daemon=True).start()
 code = child.wait()
+folder = os.getcwd()
+mine = os.path.basename(folder).startswith("wslab-")
+if orphaned.is_set() and mine and os.path.dirname(folder) == tempfile.gettempdir():
+    shutil.rmtree(folder, ignore_errors=True)
 sys.stdout.flush()
 os._exit(code if code >= 0 else 128 - code)
 """
@@ -371,16 +385,18 @@ class Proxy(ChildProcess):
         tls: bool = False,
         balance: Balance = "round-robin",
     ) -> None:
-        super().__init__()
+        # Every check first: a missing nginx or a bad argument leaves no folder behind.
+        binary = nginx_binary()
         urls = urls_of(upstreams)
-        self.upstreams = [_authority(url) for url in urls]
-        first = urllib.parse.urlsplit(urls[0])
-        # The proxy's URL keeps the path and query (the token) of the first server's.
-        self._target = urllib.parse.urlunsplit(("", "", first.path, first.query, ""))
         if balance not in _BALANCE:
             raise ValueError(f"balance must be one of {', '.join(_BALANCE)}, got {balance!r}")
         if idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be a positive number of seconds: {idle_timeout}")
+        super().__init__()
+        self.upstreams = [_authority(url) for url in urls]
+        first = urllib.parse.urlsplit(urls[0])
+        # The proxy's URL keeps the path and query (the token) of the first server's.
+        self._target = urllib.parse.urlunsplit(("", "", first.path, first.query, ""))
         self.websocket = websocket
         self.idle_timeout = idle_timeout
         self.balance = balance
@@ -390,10 +406,8 @@ class Proxy(ChildProcess):
             import trustme
 
             self.ca = trustme.CA()
-            cert = self.ca.issue_cert("127.0.0.1", "localhost")
-            cert.private_key_pem.write_to_path(str(self.directory / "key.pem"))
-            cert.cert_chain_pems[0].write_to_path(str(self.directory / "cert.pem"))
-        self.binary = nginx_binary()
+            self._certificate = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.binary = binary
         self.config = ""
 
     @property
@@ -412,6 +426,9 @@ class Proxy(ChildProcess):
             balance=self.balance,
         )
         (self.directory / "nginx.conf").write_text(self.config)
+        if self.tls:
+            self._certificate.private_key_pem.write_to_path(str(self.directory / "key.pem"))
+            self._certificate.cert_chain_pems[0].write_to_path(str(self.directory / "cert.pem"))
         return [self.binary, "-p", str(self.directory), "-c", "nginx.conf", "-e", "stderr"]
 
     def client_ssl_context(self) -> ssl.SSLContext:
@@ -564,8 +581,8 @@ class PubSub(ChildProcess):
     name = "valkey"
 
     def __init__(self) -> None:
+        self.binary = valkey_binary()  # first: a missing Valkey leaves no folder behind
         super().__init__()
-        self.binary = valkey_binary()
 
     @property
     def url(self) -> str:

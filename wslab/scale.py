@@ -439,6 +439,7 @@ class ChatProcess(ChildProcess):
 
     def command(self) -> list[str]:
         argv = [sys.executable, "-m", "wslab.scale", "--label", self.label]
+        argv += ["--folder", str(self.directory)]
         return argv + (["--pubsub", self.pubsub_url] if self.pubsub_url else [])
 
     def ready(self) -> bool:
@@ -740,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pubsub", help="the Valkey server, redis://HOST:PORT (none: alone)")
     parser.add_argument("--label", default="", help="this process's name")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--folder", help="a wslab-* temporary folder to remove if orphaned")
     args = parser.parse_args(argv)
 
     from .server import serve
@@ -754,21 +756,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     # reach all of them with one URL; the chat's own authentication is lesson 10's.
     server = serve(chat, port=args.port, token=None)
     print(f"{args.label} listening on {server.url}", flush=True)
-    code = 1001
+    code, orphaned = 1001, True
     try:
         for line in sys.stdin:  # ends when the kernel that started us goes away
             command = line.split()
             if command[:1] == ["drain"]:
                 code = int(command[1]) if len(command) > 1 else 1012
+                orphaned = False
                 break
     except (_Terminate, KeyboardInterrupt):
-        pass
+        orphaned = False
     with contextlib.suppress(Exception):
         loop.run_sync(chat.drain(code), timeout=5)
     server.stop()
     with contextlib.suppress(Exception):
         loop.run_sync(chat.bus.close(), timeout=2)
+    if orphaned and args.folder:  # the kernel is gone: nobody else will remove it
+        _remove_own_folder(Path(args.folder))
     return 0
+
+
+def _remove_own_folder(folder: Path) -> None:
+    """Remove the temporary folder :class:`ChatProcess` made, and nothing else."""
+    import shutil
+    import tempfile
+
+    if folder.name.startswith("wslab-") and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _environment() -> dict[str, str]:
