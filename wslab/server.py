@@ -78,9 +78,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, overload
 
 import websockets.asyncio.server
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed as WebSocketsClosed
-from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from . import handshake, jupyter, loop, rules
@@ -103,24 +101,6 @@ RECORD_BYTES = 64 * 1024
 
 _LOGGER = logging.getLogger("wslab.server")
 
-
-def _not_the_send_eof_bug(record: logging.LogRecord) -> bool:
-    """Drop websockets 17's "unexpected internal error" from a refused handshake.
-
-    When bytes that fail as a frame follow a request that the server refuses,
-    websockets sends EOF twice and trips its own assertion. The connection
-    closes as the refusal wants; without this filter, a misbehaving client
-    would print websockets' traceback into the student's notebook.
-    """
-    if record.exc_info is None or not isinstance(record.exc_info[1], AssertionError):
-        return True
-    tb = record.exc_info[2]
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is None or tb.tb_frame.f_code.co_name != "send_eof"
-
-
-_LOGGER.addFilter(_not_the_send_eof_bug)
 
 # Running servers, keyed by port: serving on a port again replaces the server.
 _registry: dict[int, Server] = {}
@@ -170,9 +150,11 @@ class _Connection(ServerConnection):
     ``ServerConnection`` of the websockets documentation. What it adds, each
     hooked where websockets' asyncio connection does the work:
 
-    * the request head is parsed with wslab's own parser first
-      (:func:`wslab.rules.read_request`), so a malformed request gets the
-      same 400 as from the raw server, where websockets would just close;
+    * the request head is parsed with wslab's own parser and routed with the
+      shared rules (:func:`wslab.rules.read_request`, :func:`wslab.rules.route`)
+      before websockets sees it: anything but an accepted handshake gets the
+      same answer as from the raw server (websockets would close without a
+      word on a malformed request, and answer 500 on a duplicate header);
     * after each chunk of received bytes (which is when websockets writes the
       pongs it owes), the bytes waiting to be sent are checked against
       ``max_write_buffer``: past it, close with 1008;
@@ -185,7 +167,6 @@ class _Connection(ServerConnection):
 
     wslab_server: Server
     wslab_client: ClientInfo | None = None
-    wslab_request: handshake.Request | None = None
     # The task running the handler, and whether the server cancelled it.
     wslab_task: asyncio.Task[Any] | None = None
     wslab_cancelled = False
@@ -215,19 +196,22 @@ class _Connection(ServerConnection):
                 return
             data, self._head = bytes(self._head), None
             self.wslab_server._handshaking.pop(self, None)
-            if isinstance(parsed, rules.Reply):
-                self._refuse(parsed)
+            decision = (
+                parsed if isinstance(parsed, rules.Reply) else self.wslab_server._route(parsed[0])
+            )
+            if isinstance(decision, rules.Reply):
+                self._answer(decision)
                 return
-            self.wslab_request = parsed[0]
         super().data_received(data)
         if self.transport.get_write_buffer_size() > self.wslab_server.limits.max_write_buffer:
             self._too_slow()
 
-    def _refuse(self, reply: rules.Reply) -> None:
-        """Answer a request that wslab's parser refuses, as the raw server does."""
+    def _answer(self, reply: rules.Reply) -> None:
+        """Answer anything but a handshake we accept (the page, or a refusal), then close."""
         self._refused = True
         self._head = bytearray()  # keep discarding what else arrives
-        self.wslab_server._record(0, Direction.NONE, Kind.ERROR, text=reply.text)
+        if reply.status >= 400:
+            self.wslab_server._record(0, Direction.NONE, Kind.ERROR, text=reply.text)
         self.transport.write(reply.response.serialize())
         with contextlib.suppress(OSError, RuntimeError):
             self.transport.write_eof()
@@ -492,7 +476,6 @@ class Server:
             self._handle,
             self.host,
             self._requested_port,
-            process_request=self._process_request,
             create_connection=connection,
             compression=None,
             max_size=limits.max_size,
@@ -582,19 +565,9 @@ class Server:
         )
         self.recorder.add(record)
 
-    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        """Route the request with the shared rules (:func:`wslab.rules.route`)."""
-        parsed = getattr(ws, "wslab_request", None)
-        if parsed is None:  # not through _Connection: convert websockets' request
-            headers = handshake.Headers(request.headers.raw_items())
-            parsed = handshake.Request(request.path, headers, request.method, request.protocol)
-        decision = rules.route(parsed, self.policy, clients=len(self._clients))
-        if isinstance(decision, rules.Accept):
-            return None
-        if decision.status >= 400:
-            self._record(0, Direction.NONE, Kind.ERROR, text=decision.text)
-        reply = decision.response
-        return Response(reply.status, reply.reason, Headers(list(reply.headers)), reply.body)
+    def _route(self, request: handshake.Request) -> rules.Accept | rules.Reply:
+        """What to answer to a request (:func:`wslab.rules.route`), with our client count."""
+        return rules.route(request, self.policy, clients=len(self._clients))
 
     async def _handle(self, ws: ServerConnection) -> None:
         """Run the handler for one connection, recording what happens."""
