@@ -275,7 +275,36 @@ class _Session:
         return f"<wslab.{name} {url} {self.ready_state}, {len(self.messages)} message(s)>"
 
 
-class Client:
+class _Browserlike:
+    """What both clients show of their connection, with the browser's names."""
+
+    _session: _Session
+
+    @property
+    def url(self) -> str:
+        return self._session.url
+
+    @property
+    def ready_state(self) -> str:
+        """``"CONNECTING"``, ``"OPEN"``, ``"CLOSING"`` or ``"CLOSED"``."""
+        return self._session.ready_state
+
+    @property
+    def messages(self) -> list[Data]:
+        """Every message received so far, in order."""
+        return self._session.messages
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server sent (1006 if the connection just broke)."""
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._session.close_reason
+
+
+class Client(_Browserlike):
     """A synchronous WebSocket client whose I/O runs on wslab's background loop.
 
     Args:
@@ -350,29 +379,6 @@ class Client:
         else:
             # The error reaches on_error; retrieving it keeps asyncio quiet.
             self._opening.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    @property
-    def url(self) -> str:
-        return self._session.url
-
-    @property
-    def ready_state(self) -> str:
-        """``"CONNECTING"``, ``"OPEN"``, ``"CLOSING"`` or ``"CLOSED"``."""
-        return self._session.ready_state
-
-    @property
-    def messages(self) -> list[Data]:
-        """Every message received so far, in order."""
-        return self._session.messages
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code the server sent (1006 if the connection just broke)."""
-        return self._session.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._session.close_reason
 
     def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message.
@@ -487,7 +493,7 @@ def _replace_earlier_clients(client: Client) -> None:
         old._close_soon(1001, "its notebook cell ran again")
 
 
-class AsyncClient:
+class AsyncClient(_Browserlike):
     """An asyncio WebSocket client on the caller's loop, for top-level ``await``.
 
     Takes the same arguments as :class:`Client` (without ``block``). Use it as
@@ -532,26 +538,6 @@ class AsyncClient:
         self._received = asyncio.Queue()
         await self._session.open()
         return self
-
-    @property
-    def url(self) -> str:
-        return self._session.url
-
-    @property
-    def ready_state(self) -> str:
-        return self._session.ready_state
-
-    @property
-    def messages(self) -> list[Data]:
-        return self._session.messages
-
-    @property
-    def close_code(self) -> int | None:
-        return self._session.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._session.close_reason
 
     async def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message."""
