@@ -773,3 +773,114 @@ def test_duplicate_headers_get_400_without_a_traceback(
         sock.sendall(request[:-2] + extra.encode() + b"\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
     assert "Traceback" not in capfd.readouterr().err
+
+
+# -- issue #10: private by default, links that work where the student is --------------
+
+
+def test_private_by_default_and_public_on_request(start: Callable[..., Server]) -> None:
+    private, public, chosen = start("echo"), start("echo", token=None), start("echo", token="s3")
+    assert private.token and len(private.token) == 22 and private.token in private.url
+    assert public.token is None and public.url == f"ws://127.0.0.1:{public.port}/chat"
+    assert chosen.url.endswith("/chat?token=s3")
+    bare = f"ws://127.0.0.1:{private.port}/chat"
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(bare)
+    assert info.value.response.status_code == 403
+    assert b"private" in info.value.response.body
+    assert not private.clients and not any(
+        r.kind is Kind.CONNECT for r in private.recorder.records
+    )
+    with ws_connect(bare.replace(str(private.port), str(public.port))) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=5) == "You sent: x"
+
+
+def test_a_client_that_reaches_somebody_elses_server_is_told_so(
+    start: Callable[..., Server],
+) -> None:
+    """Issue #10: with a fixed port, the second student's clients met the first's server."""
+    theirs, mine = start("chat"), start("chat")
+    # My link, but the port now answers with their server (same port, another kernel).
+    misdirected = mine.url.replace(str(mine.port), str(theirs.port))
+    with pytest.raises(wslab.ConnectError) as info:
+        wslab.Client(misdirected)
+    assert info.value.status == 403
+    message = str(info.value)
+    assert "wrong token" in message and "somebody else" in message
+    assert mine.token not in message  # error messages keep the secret out of notebooks
+
+
+def test_page_url_under_jupyterhub(
+    start: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/stu1/")
+    server = start("chat")
+    assert server.page_url == f"/user/stu1/proxy/{server.port}/?token={server.token}"
+    assert f'href="/user/stu1/proxy/{server.port}/?token=' in server._repr_html_()
+    assert server.url.startswith("ws://127.0.0.1:")  # kernel clients connect directly
+    # The page through the proxy (the hub's Host), from the owner's route: served.
+    status, _, _ = http_get(
+        server,
+        f"/?token={server.token}",
+        {"Host": "hub.example.org", "X-ProxyContextPath": f"/user/stu1/proxy/{server.port}"},
+    )
+    assert status == 200
+    # From another student's route: refused, saying whose it is not.
+    status, _, body = http_get(
+        server,
+        f"/?token={server.token}",
+        {"Host": "hub.example.org", "X-ProxyContextPath": f"/user/stu2/proxy/{server.port}"},
+    )
+    assert status == 403 and b"another Jupyter user" in body
+
+
+def test_page_url_on_a_laptop(
+    start: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    server = start("chat")
+    assert server.page_url == f"http://127.0.0.1:{server.port}/?token={server.token}"
+
+
+def test_dns_rebinding_is_refused_even_when_public(start: Callable[..., Server]) -> None:
+    server = start("echo", token=None)
+    evil = f"evil.example:{server.port}"
+    client = RawClient(server, host=evil, origin=f"http://{evil}")
+    try:
+        assert client.handshake().status == 403
+    finally:
+        client.close()
+    status, _, body = http_get(server, "/", {"Host": evil})
+    assert status == 403 and b"DNS rebinding" in body
+
+
+def test_a_custom_page(start: Callable[..., Server]) -> None:
+    server = start("echo", page="<!doctype html><title>mine</title><p>my client</p>")
+    status, content_type, body = http_get(server, f"/?token={server.token}")
+    assert status == 200 and content_type.startswith("text/html")
+    assert body == b"<!doctype html><title>mine</title><p>my client</p>"
+    with pytest.raises(ServerStartError, match="page must be HTML"):
+        wslab.serve("echo", page=42)
+
+
+def test_unknown_option_is_one_line() -> None:
+    with pytest.raises(ServerStartError, match="unknown option 'max_sise'"):
+        wslab.serve("echo", max_sise=10)
+
+
+def test_stop_all_and_on_stop(start: Callable[..., Server]) -> None:
+    from wslab import loop
+
+    server = start("echo")
+    tap = server.tap()
+    stopped: list[str] = []
+    remove = loop.on_stop(lambda: stopped.append("mine"))
+    try:
+        wslab.stop_all()
+    finally:
+        remove()
+    assert stopped == ["mine"]
+    assert not server.running and not tap.running and port_is_free(server.port)
+    wslab.stop_all()  # nothing left: nothing happens
+    assert stopped == ["mine"]

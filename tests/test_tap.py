@@ -608,3 +608,99 @@ def test_wait_closed_returns_once_both_fins_are_recorded(tap: Tap) -> None:
     closes = [r for r in tap.records if r.kind is Kind.TCP_CLOSE]
     assert len(closes) == 2
     assert {r.direction for r in closes} == {Direction.TO_SERVER, Direction.TO_CLIENT}
+
+
+# -- issue #10: the tap is private, and discreet ----------------------------------------
+
+SECRET_COOKIE = "jupyterhub-user-stu2=SESSION-SECRET-42"
+SECRET_AUTH = "token HUB-API-SECRET-43"
+
+
+def _request_with_credentials(tap: Tap, path: str) -> bytes:
+    request = client_request(
+        f"127.0.0.1:{tap.port}",
+        path,
+        headers=[("Cookie", SECRET_COOKIE), ("Authorization", SECRET_AUTH)],
+    )
+    return request.serialize()
+
+
+def test_credentials_are_forwarded_but_never_recorded() -> None:
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        refusal = (
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nSet-Cookie: s=SET-SECRET\r\n\r\n"
+        )
+        server = threading.Thread(target=_raw_server, args=(listener, refusal, 0, received))
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/chat?token=UPSTREAM-TOKEN-1234567") as tap:
+            assert tap.token == "UPSTREAM-TOKEN-1234567"  # the upstream's own secret
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                client.sendall(_request_with_credentials(tap, f"/chat?token={tap.token}"))
+                while client.recv(4096):
+                    pass
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+            shown = [
+                repr(tap),
+                tap.diagram().svg or "",
+                tap.hex_view().html,
+                *(r.text for r in records),
+                *(r.data.decode("latin-1") for r in records),
+            ]
+    # The bytes went through unchanged: the server saw the cookie and the token.
+    assert SECRET_COOKIE.encode() in received and b"UPSTREAM-TOKEN-1234567" in received
+    for secret in ("SESSION-SECRET-42", "HUB-API-SECRET-43", "UPSTREAM-TOKEN", "SET-SECRET"):
+        assert not any(secret in text for text in shown), secret
+    request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
+    assert b"Cookie: [redacted]\r\n" in request.data
+    assert request.text == "GET /chat?token=[redacted] HTTP/1.1"
+
+
+def test_show_credentials_shows_them() -> None:
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(
+            target=_raw_server, args=(listener, b"HTTP/1.1 404 Not Found\r\n\r\n", 0, received)
+        )
+        server.start()
+        with Tap(f"ws://127.0.0.1:{port}/chat", show_credentials=True) as tap:
+            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+                client.sendall(_request_with_credentials(tap, f"/chat?token={tap.token}"))
+                while client.recv(4096):
+                    pass
+            server.join(5)
+            records = _wait_for(tap, _closed_twice)
+    request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
+    assert SECRET_COOKIE.encode() in request.data and (tap.token or "") in request.text
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "reason"),
+    [
+        ("/chat", "127.0.0.1:{port}", b"private"),
+        ("/chat?token=nope", "127.0.0.1:{port}", b"wrong token"),
+        ("/?token={token}", "evil.example:{port}", b"DNS rebinding"),
+    ],
+)
+def test_the_tap_refuses_before_forwarding_or_recording(
+    upstream: Server, path: str, host: str, reason: bytes
+) -> None:
+    port = upstream.socket.getsockname()[1]
+    with Tap(f"ws://127.0.0.1:{port}/chat") as tap:
+        request = _request_with_credentials(tap, path.format(token=tap.token)).replace(
+            f"Host: 127.0.0.1:{tap.port}".encode(),
+            f"Host: {host.format(port=tap.port)}".encode(),
+        )
+        with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+            client.sendall(request)
+            answer = b""
+            while chunk := client.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n") and reason in answer
+        records = _wait_for(tap, lambda rs: bool(rs))
+    assert [r.kind for r in records] == [Kind.ERROR]  # no CONNECT: nothing reached the server
+    assert records[0].text.startswith("refused: 403 Forbidden: ")
+    assert "SESSION-SECRET" not in records[0].text and not records[0].data
