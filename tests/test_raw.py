@@ -320,6 +320,35 @@ def test_get_slash_serves_the_chat_page(server: RawServer) -> None:
     assert 'const WS_PATH = "chat";' in html
 
 
+def test_the_page_is_the_chat_page_for_the_room_or_your_own() -> None:
+    """As wslab.serve: the chat page knows whether the room sends a message back."""
+    for handler, chat in (("chat", "true"), ("echo", "false")):
+        with RawServer(handler, port=0).start() as srv:
+            with urllib.request.urlopen(srv.page_url, timeout=5) as response:
+                assert f"const CHAT = {chat};" in response.read().decode()
+    with RawServer("echo", port=0, page="<p>mine</p>").start() as srv:
+        with urllib.request.urlopen(srv.page_url, timeout=5) as response:
+            assert response.read() == b"<p>mine</p>"
+
+
+def test_limits_one_by_one_or_together() -> None:
+    srv = RawServer("echo", port=0, limits=Limits(max_size=10), ping_interval=None)
+    assert (srv.limits.max_size, srv.limits.ping_interval) == (10, None)
+    with pytest.raises(ServerStartError, match=r"unknown option.*max_sise"):
+        RawServer("echo", port=0, max_sise=10)
+    with pytest.raises(ServerStartError, match="max_clients must be a positive number"):
+        RawServer("echo", port=0, max_clients=0)
+
+
+def test_a_private_server_wants_its_token() -> None:
+    with RawServer("echo", port=0, token=True).start() as srv:
+        assert "?token=" in srv.url and "?token=" in srv.page_url
+        status, _ = http_status(srv.port, handshake_bytes(srv.port))  # no token
+        assert status == 403
+        with connect(srv.url, open_timeout=5) as ws:
+            assert_still_serving(ws)
+
+
 def test_other_plain_http_paths_get_404(server: RawServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(server.page_url + "favicon.ico", timeout=5)

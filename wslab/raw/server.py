@@ -33,13 +33,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Any
 
 from .. import chat, rules
 from ..closing import CloseCode
 from ..connection import Connection, Message, Pong, State
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, ServerStartError
 from ..frames import Side
 from ..handshake import Request, server_response
+from ..page import chat_page
 from ._sockets import (
     CHUNK,
     Flusher,
@@ -51,7 +53,7 @@ from ._sockets import (
     send_before,
     shutdown,
 )
-from .handlers import Handler, HandlerSpec, make_handler
+from .handlers import ChatHandler, Handler, HandlerSpec, make_handler
 from .heads import receive
 from .peer import Peer
 
@@ -80,16 +82,20 @@ class RawServer:
             (non-browser clients) and from the server's own page are always
             accepted; any other Origin gets 403 (section 10.2).
         allow_remote: Let other machines connect (see :func:`wslab.rules.check_bind`).
-        token: A secret the URLs must carry (``?token=...``); None: public.
-        max_size: Largest message accepted; a bigger one fails with 1009.
-        max_clients: Most open WebSocket connections; more get 503.
-        handshake_timeout: Seconds a client has to send its whole request.
-        limits: Every limit (:class:`wslab.rules.Limits`: keepalive pings,
-            timeouts, buffers); the three arguments above, when given, take
-            precedence over it.
+        allowed_hosts: More ``Host`` names to accept from browsers that come
+            straight to the port (see :func:`wslab.rules.host_allowed`).
+        token: A secret every request must carry (``?token=...``, which
+            ``url`` and ``page_url`` include): a ``str``, ``True`` for a
+            random one, or None (the default): public, as the command line.
+        page: HTML to serve on ``/`` instead of the chat page.
+        limits: Every limit (:class:`wslab.rules.Limits`, the same for every
+            wslab server): sizes, client counts, timeouts, keepalive pings.
+        limit_options: Or any of its fields one by one, e.g. ``max_size``
+            (largest message, then 1009), ``max_clients`` (then 503),
+            ``handshake_timeout``, ``ping_interval`` (None: no pings).
 
     Raises:
-        ServerStartError: For a bad host, port or limit; and from
+        ServerStartError: For a bad host, port, option or limit; and from
             :meth:`start` or :meth:`serve_forever` for a port in use.
     """
 
@@ -102,23 +108,27 @@ class RawServer:
         *,
         origins: Iterable[str] | None = None,
         allow_remote: bool = False,
-        token: str | None = None,
-        max_size: int | None = None,
-        max_clients: int | None = None,
-        handshake_timeout: float | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        token: str | bool | None = None,
+        page: str | bytes | None = None,
         limits: rules.Limits | None = None,
+        **limit_options: Any,
     ) -> None:
         self.handler: Handler = make_handler(handler)
         self.host = rules.check_bind(host, allow_remote)
         self.port = rules.check_port(port)
-        self.limits = _limits(
-            limits,
-            max_size=max_size,
-            max_clients=max_clients,
-            handshake_timeout=handshake_timeout,
-        )
+        self.limits = _limits(limits, limit_options)
+        if page is None:
+            # The page shows a sent message once when the room sends it back.
+            page = chat_page(path.lstrip("/"), chat=isinstance(self.handler, ChatHandler))
         self.policy = rules.Policy(
-            path=path, origins=tuple(origins or ()), token=token, limits=self.limits
+            path=path,
+            origins=tuple(origins or ()),
+            token=rules.new_token() if token is True else token or None,
+            allowed_hosts=tuple(allowed_hosts or ()),
+            hub_prefix=rules.hub_prefix(os.environ),
+            page=page.encode() if isinstance(page, str) else page,
+            limits=self.limits,
         )
         self.path = path
         self.peers: set[Peer] = set()
@@ -226,7 +236,8 @@ class RawServer:
         with self._lock:
             threads = [t for t in self._threads if t is not threading.current_thread()]
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():  # Ctrl-C may have come while it was starting.
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _listen(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -533,21 +544,16 @@ class _Keepalive:
                 pass  # Dropped meanwhile.
 
 
-def _limits(
-    limits: rules.Limits | None,
-    max_size: int | None,
-    max_clients: int | None,
-    handshake_timeout: float | None,
-) -> rules.Limits:
-    """``limits`` (or the defaults), with the arguments that were given."""
-    limits = limits or rules.Limits()
-    if max_size is not None:
-        limits = dataclasses.replace(limits, max_size=max_size)
-    if max_clients is not None:
-        limits = dataclasses.replace(limits, max_clients=max_clients)
-    if handshake_timeout is not None:
-        limits = dataclasses.replace(limits, handshake_timeout=handshake_timeout)
-    return limits
+def _limits(limits: rules.Limits | None, options: dict[str, Any]) -> rules.Limits:
+    """``limits`` (or the defaults), with the fields given one by one."""
+    try:
+        return dataclasses.replace(limits or rules.Limits(), **options)
+    except TypeError:
+        known = ", ".join(field.name for field in dataclasses.fields(rules.Limits))
+        raise ServerStartError(
+            f"unknown option among {sorted(options)}: RawServer takes the fields of "
+            f"wslab.rules.Limits one by one ({known}), or limits=Limits(...)"
+        ) from None
 
 
 def run(
