@@ -20,6 +20,9 @@ The scores are the planted ones, the weak student's feedback names a section
 of a standard for every part that failed, and the formgrader lists the class.
 This module is also the round trip of the exercises: every assignment's
 solutions get full marks and its untouched release gets zero.
+
+``WSLAB_TIME_COURSE=1 pytest -s tests/test_course.py`` prints how long each
+command takes.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -516,57 +521,164 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def formgrader(term: Term) -> Iterator[str]:
-    """A Jupyter server in the course directory, as the instructor starts it."""
-    token = "wslab-test-token"
-    port = free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_PATH=str(term.root.parent / "etc-jupyter"))
+def guide_block(containing: str) -> str:
+    """The shell block of docs/instructors.md that contains ``containing``, dedented."""
+    guide = (ROOT / "docs" / "instructors.md").read_text()
+    for block in re.findall(r"```bash\n(.*?)```", guide, flags=re.S):
+        if containing in block:
+            return textwrap.dedent(block)
+    raise AssertionError(f"no bash block with {containing!r} in docs/instructors.md")
+
+
+#: The instructor tools students must not see (docs/instructors.md, JupyterHub step 3).
+INSTRUCTOR_PLUGINS = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:create-assignment",
+)
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: where, and its token."""
+
+    base: str
+    token: str
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"token {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def json(self, path: str) -> Any:
+        status, body = self.get(path)
+        assert status == 200, f"{path}: {status}"
+        return json.loads(body)
+
+    def page_config(self) -> dict[str, Any]:
+        """The configuration JupyterLab hands its page: disabled and locked extensions."""
+        status, body = self.get("/lab")
+        assert status == 200
+        found = re.search(rb'id="jupyter-config-data"[^>]*>(.*?)</script>', body, flags=re.S)
+        assert found, "no page configuration in /lab"
+        config: dict[str, Any] = json.loads(found.group(1))
+        return config
+
+
+def start_lab(cwd: Path, config_path: str, home: Path) -> tuple[subprocess.Popen[bytes], Lab]:
+    """Start ``jupyter lab`` in ``cwd`` with ``JUPYTER_CONFIG_PATH``, as a hub would."""
+    token, port = "wslab-test-token", free_port()
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=config_path, HOME=str(home))
+    env["JUPYTER_CONFIG_DIR"] = str(home / ".jupyter")
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "jupyter"),
-            "server",
+            "lab",
             "--no-browser",
             f"--ServerApp.port={port}",
             "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={term.root}",
+            f"--ServerApp.root_dir={cwd}",
             *(["--allow-root"] if os.getuid() == 0 else []),
         ],
-        cwd=term.root,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    return process, Lab(f"http://127.0.0.1:{port}", token)
+
+
+def wait_for_lab(process: subprocess.Popen[bytes], lab: Lab) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            lab.get("/api/status")
+            return
+        except OSError:
+            assert process.poll() is None, "jupyter lab exited"
+            assert time.monotonic() < deadline, "jupyter lab did not start"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def labs(term: Term) -> Iterator[dict[str, Lab]]:
+    """The instructor's and a student's JupyterLab, set up as the guide's hub section says."""
+    students = term.root.parent / "etc-students"
+    script = guide_block("JUPYTER_CONFIG_DIR=/etc/jupyter/wslab-students").replace(
+        "/etc/jupyter/wslab-students", str(students)
+    )
+    env = dict(os.environ, HOME=str(term.root.parent))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shared = str(term.root.parent / "etc-jupyter")
+    started = {
+        "instructor": start_lab(term.root, shared, term.root.parent / "instructor"),
+        "student": start_lab(
+            term.homes / "bo", os.pathsep.join([str(students), shared]), term.homes / "bo"
+        ),
+    }
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(f"{base}/api/status", token)
-                break
-            except OSError:
-                assert process.poll() is None, "jupyter server exited"
-                assert time.monotonic() < deadline, "jupyter server did not start"
-                time.sleep(0.2)
-        yield f"{base}?{token}"
+        for process, lab in started.values():
+            wait_for_lab(process, lab)
+        yield {who: lab for who, (_, lab) in started.items()}
     finally:
-        process.terminate()
-        process.wait(10)
+        for process, _ in started.values():
+            process.terminate()
+        for process, _ in started.values():
+            process.wait(20)
 
 
-def get(url: str, token: str) -> Any:
-    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def test_the_formgrader_lists_the_class(formgrader: str) -> None:
-    base, token = formgrader.split("?")
-    listed = {a["name"]: a for a in get(f"{base}/formgrader/api/assignments", token)}
+def test_the_formgrader_lists_the_class(labs: dict[str, Lab]) -> None:
+    instructor = labs["instructor"]
+    listed = {a["name"]: a for a in instructor.json("/formgrader/api/assignments")}
     assert set(listed) == set(ASSIGNMENTS)
     assert listed[EXCHANGED]["num_submissions"] == 3
     assert listed[EXCHANGED]["status"] == "released"
-    students = {s["id"]: s for s in get(f"{base}/formgrader/api/students", token)}
-    assert set(students) == {"ada", "bo", "cy"}
+    students = {s["id"]: s for s in instructor.json("/formgrader/api/students")}
+    assert set(students) == set(STUDENTS)
     assert students["ada"]["score"] == students["ada"]["max_score"] > 0
+    disabled = instructor.page_config().get("disabledExtensions", [])
+    assert not set(INSTRUCTOR_PLUGINS) & set(disabled)
+
+
+def test_students_do_not_get_the_instructor_tools(labs: dict[str, Lab]) -> None:
+    """The guide's students' configuration: no formgrader, no course list, locked in the UI."""
+    student = labs["student"]
+    assert student.get("/formgrader")[0] == 404
+    assert student.get("/formgrader/api/assignments")[0] == 404
+    config = student.page_config()
+    assert set(INSTRUCTOR_PLUGINS) <= set(config["disabledExtensions"])
+    assert set(INSTRUCTOR_PLUGINS) <= set(config["lockedExtensions"])
+    # What students need still works: the assignment list sees the released assignment.
+    listed = student.json("/assignments?course_id=wslab")
+    assert listed["success"], listed
+    assert EXCHANGED in {a["assignment_id"] for a in listed["value"]}
+
+
+def test_validate_waits_as_long_as_the_course(term: Term) -> None:
+    """Students' validate reads the shared configuration: 60 s per cell, not nbgrader's 30."""
+    code = (
+        "from nbgrader.apps.validateapp import ValidateApp\n"
+        "from nbgrader.preprocessors import Execute\n"
+        "from nbgrader.validator import Validator\n"
+        "app = ValidateApp()\n"
+        "app.initialize([])\n"
+        "print(Execute(parent=Validator(config=app.config)).timeout)\n"
+    )
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=str(term.root.parent / "etc-jupyter"))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=term.homes / "ada",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["60"], result.stderr
