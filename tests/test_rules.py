@@ -385,3 +385,24 @@ class TestReadRequest:
         assert isinstance(answer, Reply)
         assert answer.status == status
         assert "\n" not in answer.reason
+
+
+class TestSameUser:
+    """Issue #10: another user account of a shared host (Linux tells who it is)."""
+
+    def test_a_public_server_refuses_another_user(self) -> None:
+        policy = Policy(port=PORT, owner_uid=1000)
+        assert isinstance(route(request("/chat"), policy, peer_uid=1000), Accept)
+        answer = reply(route(request("/chat"), policy, peer_uid=1001))
+        assert answer.status == 403 and "another user of this machine" in answer.reason
+        assert reply(route(request("/", websocket=False), policy, peer_uid=1001)).status == 403
+
+    def test_the_token_lets_anyone_in(self) -> None:
+        policy = Policy(token=TOKEN, port=PORT, owner_uid=1000)
+        assert isinstance(route(request(), policy, peer_uid=1001), Accept)  # shared on purpose
+        answer = reply(route(request("/chat"), policy, peer_uid=1001))
+        assert "another user of this machine" in answer.reason
+
+    def test_unknown_means_no_rule(self) -> None:
+        policy = Policy(port=PORT, owner_uid=1000)
+        assert isinstance(route(request("/chat"), policy, peer_uid=None), Accept)

@@ -884,3 +884,47 @@ def test_stop_all_and_on_stop(start: Callable[..., Server]) -> None:
     assert not server.running and not tap.running and port_is_free(server.port)
     wslab.stop_all()  # nothing left: nothing happens
     assert stopped == ["mine"]
+
+
+def _as_another_user(port: int, target: str) -> bytes:
+    """The status line another user account of this machine gets (needs root)."""
+    import encodings.idna  # noqa: F401 - "nobody" cannot import it from root's Python
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become "nobody", ask, report, leave at once
+        try:
+            os.setuid(65534)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(client_request(f"127.0.0.1:{port}", target).serialize())
+                os.write(write, sock.recv(4096))
+        except BaseException as error:  # say it: the test reads the pipe
+            os.write(write, repr(error).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        data = answer.read()
+    os.waitpid(pid, 0)
+    return data
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_another_user_of_this_machine(start: Callable[..., Server]) -> None:
+    """Issue #10: on a shared host, a classmate's kernel reached the server by its port."""
+    from wslab.peercred import peer_uid
+
+    public, private = start("echo", token=None), start("echo")
+    # A public server is public to its owner's account only...
+    body = _as_another_user(public.port, "/chat")
+    assert b"belongs to another user of this machine" in body
+    # ...a private one lets in whoever has its link (sharing on purpose),
+    assert _as_another_user(private.port, target(private)).startswith(b"HTTP/1.1 101 ")
+    # and tells a stranger without it whose server this is.
+    assert b"belongs to another user" in _as_another_user(private.port, "/chat")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname()):
+            theirs, _ = listener.accept()
+            with theirs:
+                assert peer_uid(theirs.getpeername(), theirs.getsockname()) == os.getuid()
+        assert peer_uid(("127.0.0.1", 1), listener.getsockname()) is None

@@ -167,6 +167,8 @@ class Policy:
         page: The HTML served on ``GET /``; None for the chat page.
         port: The port the server listens on, once known (for the DNS
             rebinding rule, :func:`host_allowed`).
+        owner_uid: The user account the server runs as (``os.getuid()``),
+            for the same-user rule of a public server (see :func:`route`).
         limits: The limits (only ``max_clients`` matters to :func:`route`).
     """
 
@@ -177,6 +179,7 @@ class Policy:
     hub_prefix: str | None = None
     page: bytes | None = None
     port: int | None = None
+    owner_uid: int | None = None
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -252,13 +255,21 @@ def read_request(buffer: bytes) -> tuple[handshake.Request, bytes] | Reply | Non
         return _error_reply(HandshakeError(f"malformed request: {error}"))
 
 
-def route(request: handshake.Request, policy: Policy, *, clients: int = 0) -> Accept | Reply:
+def route(
+    request: handshake.Request,
+    policy: Policy,
+    *,
+    clients: int = 0,
+    peer_uid: int | None = None,
+) -> Accept | Reply:
     """Decide what to answer to one HTTP request (RFC 6455 section 4.2, RFC 9110).
 
     Args:
         request: The parsed request head.
         policy: The server's policy.
         clients: How many WebSocket clients are connected now.
+        peer_uid: The user account of the other end when it is on this
+            machine (:func:`wslab.peercred.peer_uid`), else None.
 
     Returns:
         :class:`Accept` for a WebSocket handshake that passes every rule,
@@ -267,12 +278,14 @@ def route(request: handshake.Request, policy: Policy, *, clients: int = 0) -> Ac
     """
     head = request.method == "HEAD"
     try:
-        return _route(request, policy, clients)
+        return _route(request, policy, clients, peer_uid)
     except HandshakeError as error:
         return _error_reply(error, head=head)
 
 
-def refusal(request: handshake.Request, policy: Policy, what: str = "link") -> Reply | None:
+def refusal(
+    request: handshake.Request, policy: Policy, what: str = "link", *, peer_uid: int | None = None
+) -> Reply | None:
     """The access rules alone, for a proxy such as the tap: Host, proxy route, token.
 
     A request without one ``Host`` passes on: whether that is a 400 is the
@@ -284,7 +297,7 @@ def refusal(request: handshake.Request, policy: Policy, what: str = "link") -> R
     try:
         if len(request.headers.get_all("Host")) == 1:
             _check_host(request, policy)
-        _check_token(urllib.parse.urlsplit(request.path).query, policy.token, what)
+        _check_access(urllib.parse.urlsplit(request.path).query, policy, what, peer_uid)
     except HandshakeError as error:
         return _error_reply(error, head=request.method == "HEAD")
     return None
@@ -304,11 +317,13 @@ def _check_host(request: handshake.Request, policy: Policy) -> str:
     return host
 
 
-def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept | Reply:
+def _route(
+    request: handshake.Request, policy: Policy, clients: int, peer_uid: int | None
+) -> Accept | Reply:
     host = _check_host(request, policy)
     target = urllib.parse.urlsplit(request.path)
     if target.path in PAGE_PATHS:
-        return _page(request, policy)
+        return _page(request, policy, peer_uid)
     websocket = "Upgrade" in request.headers or "Sec-WebSocket-Key" in request.headers
     if target.path != policy.path:
         where = "No WebSocket" if websocket else "Nothing"
@@ -331,7 +346,7 @@ def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept |
             426,
             [("Upgrade", "websocket")],
         )
-    _check_token(target.query, policy.token, "WebSocket URL")
+    _check_access(target.query, policy, "WebSocket URL", peer_uid)
     key = handshake.check_request(request)
     origin = _single(request.headers, "Origin")
     if not origin_allowed(origin, host, policy.port, policy.origins):
@@ -349,7 +364,7 @@ def _route(request: handshake.Request, policy: Policy, clients: int) -> Accept |
     return Accept(key, chat.name_from_path(request.path))
 
 
-def _page(request: handshake.Request, policy: Policy) -> Reply:
+def _page(request: handshake.Request, policy: Policy, peer_uid: int | None) -> Reply:
     """``GET /`` and ``HEAD /``: the page; any other method: 405."""
     if request.method not in ("GET", "HEAD"):
         raise HandshakeError(
@@ -357,7 +372,7 @@ def _page(request: handshake.Request, policy: Policy) -> Reply:
             405,
             [("Allow", "GET, HEAD")],
         )
-    _check_token(urllib.parse.urlsplit(request.path).query, policy.token, "page link")
+    _check_access(urllib.parse.urlsplit(request.path).query, policy, "page link", peer_uid)
     body = policy.page if policy.page is not None else _chat_page(policy.path)
     response = handshake.Response(200)
     for name, value in (
@@ -431,6 +446,29 @@ def token_matches(query: str, token: str | None) -> bool:
     if len(given) != 1:
         return False
     return hmac.compare_digest(given[0].encode(), token.encode())
+
+
+def _check_access(query: str, policy: Policy, what: str, peer_uid: int | None) -> None:
+    """Who may in: whoever has the token; without one, the owner's own account.
+
+    The token is the key, so a link shared on purpose works for anyone. A
+    public server (no token) still refuses another user of this machine,
+    when the system can tell (Linux): on a shared JupyterHub host that is a
+    classmate who found the port.
+    """
+    stranger = (
+        peer_uid is not None and policy.owner_uid is not None and peer_uid != policy.owner_uid
+    )
+    if token_matches(query, policy.token) and not (stranger and policy.token is None):
+        return
+    if stranger:
+        raise HandshakeError(
+            f"this server belongs to another user of this machine (it runs as uid "
+            f"{policy.owner_uid}, you as uid {peer_uid}): start a server of your own with "
+            "wslab.serve(), or ask its owner for its link",
+            403,
+        )
+    _check_token(query, policy.token, what)
 
 
 def _check_token(query: str, token: str | None, what: str) -> None:

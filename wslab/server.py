@@ -81,7 +81,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed as WebSocketsClosed
 from websockets.protocol import State
 
-from . import handshake, jupyter, loop, rules
+from . import handshake, jupyter, loop, peercred, rules
 from .closing import CloseCode
 from .errors import LoopBlockedError, ServerStartError
 from .handlers import AsyncHandler, Chat, close_or_abort, resolve
@@ -197,7 +197,9 @@ class _Connection(ServerConnection):
             data, self._head = bytes(self._head), None
             self.wslab_server._handshaking.pop(self, None)
             decision = (
-                parsed if isinstance(parsed, rules.Reply) else self.wslab_server._route(parsed[0])
+                parsed
+                if isinstance(parsed, rules.Reply)
+                else self.wslab_server._route(parsed[0], self._peer_uid())
             )
             if isinstance(decision, rules.Reply):
                 self._answer(decision)
@@ -205,6 +207,12 @@ class _Connection(ServerConnection):
         super().data_received(data)
         if self.transport.get_write_buffer_size() > self.wslab_server.limits.max_write_buffer:
             self._too_slow()
+
+    def _peer_uid(self) -> int | None:
+        """The user account of the other end, if it is on this machine (Linux)."""
+        return peercred.peer_uid(
+            self.transport.get_extra_info("peername"), self.transport.get_extra_info("sockname")
+        )
 
     def _answer(self, reply: rules.Reply) -> None:
         """Answer anything but a handshake we accept (the page, or a refusal), then close."""
@@ -359,6 +367,7 @@ class Server:
             allowed_hosts=tuple(allowed_hosts or ()),
             hub_prefix=rules.hub_prefix(os.environ),
             page=_page(page, path, isinstance(self._handler, Chat)),
+            owner_uid=os.getuid(),
             limits=self.limits,
         )
         self.path = self.policy.path
@@ -565,9 +574,11 @@ class Server:
         )
         self.recorder.add(record)
 
-    def _route(self, request: handshake.Request) -> rules.Accept | rules.Reply:
+    def _route(
+        self, request: handshake.Request, peer_uid: int | None
+    ) -> rules.Accept | rules.Reply:
         """What to answer to a request (:func:`wslab.rules.route`), with our client count."""
-        return rules.route(request, self.policy, clients=len(self._clients))
+        return rules.route(request, self.policy, clients=len(self._clients), peer_uid=peer_uid)
 
     async def _handle(self, ws: ServerConnection) -> None:
         """Run the handler for one connection, recording what happens."""

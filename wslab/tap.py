@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import loop, rules
+from . import loop, peercred, rules
 from .errors import HandshakeError, ProtocolError
 from .frames import Frame, FrameDecoder, Header, Opcode
 from .handshake import Headers, Request, Response, error_response, split_head
@@ -658,7 +658,7 @@ class Tap:
             The bytes to forward, or None when the request was refused.
         """
         # Only the access rules apply: the path is the upstream's business.
-        policy = rules.Policy(token=self.token, port=self.port)
+        policy = rules.Policy(token=self.token, port=self.port, owner_uid=os.getuid())
         buffer = b""
         answer: rules.Reply | None = None
         try:
@@ -671,7 +671,10 @@ class Tap:
         except TimeoutError:
             parsed = None
         if isinstance(parsed, tuple):
-            answer = rules.refusal(parsed[0], policy, "tap link")
+            peer = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+            answer = rules.refusal(
+                parsed[0], policy, "tap link", peer_uid=peercred.peer_uid(*peer)
+            )
         elif self.token is not None:  # not HTTP, or too slow: a private tap says no
             answer = parsed if parsed is not None else _too_slow()
         if answer is None:
