@@ -624,6 +624,19 @@ def test_a_handler_that_blocks_its_loop_spoils_only_its_own_server() -> None:
         bob.expect("still fine", what="echo after a blocked server")
 
 
+def test_a_blocked_server_is_named_even_when_the_time_limit_comes_first() -> None:
+    def run() -> None:
+        with check.part("echo", time_limit=0.5), check.serving(HANDLERS["spinning"]) as server:  # type: ignore[arg-type]
+            with check.connect(server, name="alice", timeout=5) as alice:
+                alice.send("hi")
+                alice.expect("hi", what="echo of hi", rfc="5.6")
+
+    error = failure(run)
+    assert str(error).splitlines()[0] == (
+        "✗ echo: still waiting after 0.5 s: your handler blocks the server's event loop"
+    )
+
+
 def test_a_slow_but_finite_block_is_not_reported_as_blocking(peer_of: object) -> None:
     peer = peer_of("sleepy")  # type: ignore[operator]
     peer.send("hi")

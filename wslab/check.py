@@ -272,6 +272,8 @@ class _Case:
 _case: contextvars.ContextVar[_Case | None] = contextvars.ContextVar("wslab_check_case")
 #: The outcome of every part run so far in this kernel: name -> passed.
 _results: dict[str, bool] = {}
+#: The grading servers started so far in this kernel, in order.
+_servers: list[GradingServer] = []
 
 
 def results() -> dict[str, bool]:
@@ -299,10 +301,13 @@ def part(
             ``accept_key`` breaks ``build_response``; a looping ``mask`` hangs
             ``decode_frame``).
         time_limit: Seconds before the part is stopped; :data:`TIME_LIMIT` if None.
+            A part that takes seconds when it passes (servers, the conformance
+            checker) sets its own, which ``WSLAB_CHECK_TIME_LIMIT`` does not change.
     """
     __tracebackhide__ = True  # IPython and pytest hide this frame in tracebacks.
     test_file = _entry_file()
     limit = TIME_LIMIT if time_limit is None else time_limit
+    first_server = len(_servers)
     try:
         with _alarm(limit):
             yield
@@ -323,6 +328,12 @@ def part(
             # that does not stop): that failure is the one to report.
             raise _cascade(earlier, name, uses) from earlier.__cause__
         where = stopped.case
+        if any(server.blocked for server in _servers[first_server:]):
+            # Stopped while waiting for a server whose handler blocks its loop.
+            problem = f"still waiting after {limit:g} s"
+            raise _cascade(
+                _blocked(name, problem, where.rfc if where else None), name, uses
+            ) from None
         error = fail(
             where.what if where else name,
             f"still running after {limit:g} s, so the check stopped it",
@@ -990,6 +1001,7 @@ def serving(
     server = GradingServer(
         handler, process_request=process_request, max_size=max_size, send_buffer=send_buffer
     )
+    _servers.append(server)
     try:
         yield server
     finally:
@@ -1126,18 +1138,8 @@ class Peer:
     def _silent(self, what: str, timeout: float, rfc: str | None) -> CheckFailed:
         if self._server is not None and not self._server.responsive():
             self._server.blocked = True
-            return fail(
-                what,
-                f"{self.name} got no message within {timeout:g} s: your handler blocks the "
-                "server's event loop",
-                lines=(
-                    "While a handler runs code that does not `await` (time.sleep(), a loop",
-                    "without await, a slow computation), the server cannot read or send",
-                    "anything, for any client.",
-                ),
-                hint="wait with `await asyncio.sleep(...)`, never time.sleep(), in a handler.",
-                rfc=rfc or "6.1",
-            )
+            problem = f"{self.name} got no message within {timeout:g} s"
+            return _blocked(what, problem, rfc or "6.1")
         if self._errors_of(NotImplementedError):
             return self._not_written()
         problem = f"{self.name} got no message within {timeout:g} s"
@@ -1498,6 +1500,21 @@ def _describe_all(errors: list[HandlerError]) -> tuple[str, ...]:
 
 def _code(code: int | None) -> str:
     return "no close frame (1006)" if code is None else f"code {code}"
+
+
+def _blocked(what: str, problem: str, rfc: str | None) -> CheckFailed:
+    """The failure of a handler that blocks its server's event loop."""
+    return fail(
+        what,
+        f"{problem}: your handler blocks the server's event loop",
+        lines=(
+            "While a handler runs code that does not `await` (time.sleep(), a loop",
+            "without await, a slow computation), the server cannot read or send",
+            "anything, for any client.",
+        ),
+        hint="wait with `await asyncio.sleep(...)`, never time.sleep(), in a handler.",
+        rfc=rfc,
+    )
 
 
 def _ended_by_peer(exc: BaseException) -> bool:
