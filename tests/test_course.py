@@ -337,7 +337,7 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Term:
     logs: dict[str, str] = {}
 
     # The instructor: generate every assignment, release one through the exchange.
-    run("nbgrader", "generate_assignment", "*", cwd=root, env=env)
+    run("nbgrader", "generate_assignment", "*", "--force", cwd=root, env=env)
     run("nbgrader", "release_assignment", EXCHANGED, cwd=root, env=env)
 
     # The students, each in a home of their own, working at the same time.
