@@ -200,7 +200,10 @@ class _Session:
             raise error from None
         self.ready_state = "OPEN"
         _call(self.on_open)
-        self.reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+        # Named, so that the watchdog can say whose callback blocks the loop.
+        self.reader = asyncio.get_running_loop().create_task(
+            self._read(self.ws), name=f"wslab the callbacks of the client of {redact(self.url)}"
+        )
 
     async def _read(self, ws: ClientConnection) -> None:
         error: Exception | None = None

@@ -18,7 +18,8 @@ with it in layers:
    (``InteractiveShell.set_custom_exc``), not a patch.
 
 The same hook shows the errors a student causes by a setting, not by a bug
-(:class:`~wslab.errors.ServerStartError`, :class:`wslab.client.ConnectError`)
+(:class:`~wslab.errors.ServerStartError`, :class:`~wslab.errors.LoopBlockedError`,
+:class:`~wslab.errors.ConnectError`)
 as their one-line message, without a traceback through wslab's internals.
 
 Cell tracking: two event callbacks (``pre_run_cell``, ``post_run_cell``) note
@@ -34,7 +35,7 @@ import sys
 import threading
 from typing import Any
 
-from .errors import ServerStartError, WSLabError
+from .errors import ConnectError, ServerStartError, WSLabError
 
 __all__ = [
     "ASYNCIO_RUN_HINT",
@@ -75,12 +76,8 @@ def enable_asyncio_run() -> None:
 
 
 def _is_brief(value: BaseException) -> bool:
-    """Whether an error's message says it all (a bad port, a refused URL)."""
-    brief: tuple[type[BaseException], ...] = (ServerStartError,)
-    client = sys.modules.get("wslab.client")  # not loaded: no ConnectError possible
-    if client is not None:
-        brief += (client.ConnectError,)
-    return isinstance(value, brief)
+    """Whether an error's message says it all (a bad port, a refused URL, a blocked loop)."""
+    return isinstance(value, ServerStartError | ConnectError)
 
 
 def _hint_handler(
