@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(300)]
 
-#: The lessons this module runs (09 to 11 are H8's and have their own tests).
-LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("0[0-8]-*.ipynb"))
+#: The lessons this module runs: all twelve.
+LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 #: The ChatClient text box's placeholder (wslab/widgets.py); it finds the widgets.
 PLACEHOLDER = "Type a message, press Enter to send"
 #: Raw reprs that must never show in a saved lesson.
@@ -351,8 +351,10 @@ def _restart_shows_stale_windows(page: Any) -> None:
 def test_every_lesson_in_jupyterlab(lab: Lab, page: Any) -> None:
     shots = lab.root.parent
     done = []
+    seconds: dict[str, float] = {}  # per lesson, open to closed (shown with pytest -s)
     for lesson in LESSONS:
         try:
+            start = time.monotonic()
             _open(page, lab, lesson)
             _check_as_committed(page, lesson)
             _run_all(page, lesson)
@@ -361,6 +363,7 @@ def test_every_lesson_in_jupyterlab(lab: Lab, page: Any) -> None:
                 page.screenshot(path=str(shots / "05-chat-widgets.png"))
                 _restart_shows_stale_windows(page)
             page.evaluate(_CLOSE)
+            seconds[lesson[:2]] = time.monotonic() - start
             done.append(lesson)
         except Exception as error:
             shot = shots / f"failure-{lesson}.png"
@@ -373,6 +376,9 @@ def test_every_lesson_in_jupyterlab(lab: Lab, page: Any) -> None:
                 f"jupyter log (last 2,000 chars):\n{lab.log_tail()}",
                 pytrace=False,
             )
+    print(
+        "seconds per lesson in JupyterLab:", ", ".join(f"{n} {s:.1f}" for n, s in seconds.items())
+    )
 
 
 def test_students_javascript_client_chats(page: Any) -> None:
@@ -381,7 +387,7 @@ def test_students_javascript_client_chats(page: Any) -> None:
     from wslab import practice
 
     namespace: dict[str, Any] = {}
-    exec(practice.exercise("05-js-client").solution, namespace)
+    exec(practice.step("05-js-client").solution, namespace)
     server = wslab.serve("chat", page=wslab.lessons.client_page(namespace["MY_CLIENT"]))
     try:
         with wslab.Client(server) as friend:

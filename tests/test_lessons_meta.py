@@ -7,8 +7,8 @@ citation of RFC 6455, short steps, a "check yourself" quiz at the end that
 runs clean, no clean-up cell that would undo Run All (contract 3.8), and
 committed outputs that look intentional before anything runs: no raw reprs,
 no dead links, pictures an untrusted notebook shows. They read the notebooks
-as JSON; only the last tests, on the machinery of wslab.lessons, run servers
-and (one of them) a kernel.
+as JSON and run nothing; the machinery the lessons call (wslab.lessons) has
+its own tests in tests/test_lessons.py.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from typing import Any
 
 import pytest
 
-from wslab.lessons import COURSE, working_copy
+from wslab.lessons import COURSE
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-#: The twelve lessons, in order (lessons 09 to 11 are H8's).
-ALL = [stem for _, stem, _, _ in COURSE]
-#: The lessons that exist (all twelve once every lesson is committed).
-LESSONS = [stem for stem in ALL if (NOTEBOOKS / f"{stem}.ipynb").exists()]
+#: The twelve lessons, in order.
+LESSONS = [stem for _, stem, _, _ in COURSE]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Section numbers of RFC 6455 go from 1 to 11.
 RFC_SECTION = re.compile(r"\b(sections?|RFC 6455) (1[01]|[1-9])(\.\d+)*\b")
@@ -59,28 +57,27 @@ def markdown(notebook: dict[str, Any]) -> list[str]:
 
 
 def test_the_lessons_are_the_course() -> None:
-    """00 to 08 exist (H7's); whatever else is there is one of 09 to 11 (H8's)."""
+    """The notebooks are the twelve lessons of wslab.lessons.COURSE, no more, no less."""
     found = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     assert found == LESSONS
-    assert ALL[:9] == LESSONS[:9]
 
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_navigation_links_at_top_and_bottom(name: str) -> None:
     cells = markdown(load(name))
-    index = ALL.index(name)
+    index = LESSONS.index(name)
     for where, cell in (("top", cells[0]), ("bottom", cells[-1])):
         targets = LINK.findall(cell)
         if index > 0:
-            assert f"{ALL[index - 1]}.ipynb" in targets, f"{where}: no link to previous"
+            assert f"{LESSONS[index - 1]}.ipynb" in targets, f"{where}: no link to previous"
             assert "00-start-here.ipynb" in targets, f"{where}: no link to the index"
-        if index < len(ALL) - 1:
-            assert f"{ALL[index + 1]}.ipynb" in targets, f"{where}: no link to next"
+        if index < len(LESSONS) - 1:
+            assert f"{LESSONS[index + 1]}.ipynb" in targets, f"{where}: no link to next"
 
 
 def test_the_start_page_links_every_lesson() -> None:
     targets = {t for cell in markdown(load("00-start-here")) for t in LINK.findall(cell)}
-    assert {f"{stem}.ipynb" for stem in ALL[1:]} <= targets
+    assert {f"{stem}.ipynb" for stem in LESSONS[1:]} <= targets
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -192,88 +189,3 @@ def test_saved_outputs_look_intentional(name: str) -> None:
         assert not re.search(r'href="https?://(127\.0\.0\.1|localhost)', html), (
             f"{name}: a link to a server that no longer runs"
         )
-
-
-def test_working_copy_never_overwrites(tmp_path: Path) -> None:
-    """make lab opens my-work/: course files are copied once, never over the student's."""
-    work = tmp_path / "my-work"
-    copied = working_copy(NOTEBOOKS, work)
-    names = {p.relative_to(work).as_posix() for p in copied}
-    assert {f"{stem}.ipynb" for stem in LESSONS} <= names
-    assert "exercises/release/01_handshake/handshake.ipynb" in names
-    assert not any(n.startswith("exercises/source") for n in names)
-    mine = work / "02-handshake.ipynb"
-    mine.write_text("my notes")
-    (work / "03-frame-bytes.ipynb").unlink()
-    again = working_copy(NOTEBOOKS, work)
-    assert [p.name for p in again] == ["03-frame-bytes.ipynb"]
-    assert mine.read_text() == "my notes"
-    assert working_copy(NOTEBOOKS, work) == []
-
-
-def test_working_copy_takes_course_updates_the_student_did_not_touch(tmp_path: Path) -> None:
-    """After a `git pull`, an untouched copy is updated; an edited one is kept as it is."""
-    course = tmp_path / "course"
-    course.mkdir()
-    for stem in ("00-start-here", "01-why-websockets"):
-        (course / f"{stem}.ipynb").write_text(f"{stem} v1")
-    (course / "README.md").write_text("readme v1")
-    work = tmp_path / "my-work"
-    working_copy(course, work)
-    (work / "01-why-websockets.ipynb").write_text("my answers")
-    for path in course.iterdir():  # the course is updated
-        path.write_text(path.read_text().replace("v1", "v2"))
-    copied = working_copy(course, work)
-    assert sorted(p.name for p in copied) == ["00-start-here.ipynb", "README.md"]
-    assert (work / "00-start-here.ipynb").read_text() == "00-start-here v2"
-    assert (work / "01-why-websockets.ipynb").read_text() == "my answers"
-
-
-# The machinery of wslab.lessons: re-running a step after the servers stopped
-
-
-def test_a_stopped_reference_server_says_what_to_rerun() -> None:
-    from wslab.lessons import ServerStopped, reference_server
-
-    server = reference_server()
-    port = server.port
-    server.stop()
-    with pytest.raises(ServerStopped, match="run the cell that starts it again"):
-        server.port  # noqa: B018
-    from wslab.lessons import CountingSocket
-
-    with pytest.raises(ServerStopped, match=f"nothing listens on 127.0.0.1:{port}"):
-        CountingSocket("127.0.0.1", port)
-
-
-def test_push_comparison_runs_again_and_again() -> None:
-    """Lesson 08's measurement cell re-run: fresh events each time, no thread traceback."""
-    from wslab.lessons import PushServer, ServerStopped, compare_push
-
-    push = PushServer()
-    try:
-        for _ in range(2):
-            results = compare_push(push, 5)
-            assert [len(r["latencies"]) for r in results.values()] == [5, 5, 5]
-    finally:
-        push.stop()
-    with pytest.raises(ServerStopped, match="run the cell that starts it again"):
-        compare_push(push, 5)
-
-
-@pytest.mark.kernel
-@pytest.mark.timeout(120)
-def test_rerun_after_the_servers_stopped_gives_one_clear_line() -> None:
-    """Lesson 02's raw-socket cell after its server stopped: what to re-run, no traceback."""
-    from _kernel import Kernel
-
-    cells = [c for c in load("02-handshake")["cells"] if c["cell_type"] == "code"]
-    by_id = {c["id"]: source(c) for c in cells}
-    with Kernel(cwd=NOTEBOOKS) as kernel:
-        for cid in ("02-02", "02-04", "02-06"):
-            kernel.run(by_id[cid]).raise_for_error()
-        kernel.run("server.stop()").raise_for_error()
-        again = kernel.run(by_id["02-06"])
-    assert again.error is not None and again.error[0] == "ServerStopped"
-    assert "run the cell that starts it again" in again.error[1]
-    assert "Traceback" not in again.text and "lessons.py" not in again.text

@@ -1,9 +1,9 @@
-"""The your-turn steps of the lessons (wslab.practice) and their place in the notebooks.
+"""The your-turn steps of all twelve lessons (wslab.practice) and their place in the notebooks.
 
 Every worked solution must pass its own feedback; a blank step, a missing
 name, a wrong answer and code that raises each get feedback instead of a
-traceback; and every ``your-turn`` cell of a lesson is followed by the
-feedback cell of a step that exists.
+traceback; every ``your-turn`` cell of a lesson is followed by the feedback
+cell of a step that exists, and every step is used by its lesson.
 """
 
 from __future__ import annotations
@@ -19,17 +19,24 @@ import pytest
 
 import wslab
 from wslab import practice
+from wslab.closing import parse_close, serialize_close
+from wslab.frames import Frame, Opcode
+from wslab.lessons import COURSE
+from wslab.practice import apps, beyond, core, intro, production
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CHECK = re.compile(r'wslab\.practice\.check\("([\w-]+)"\)')
-#: The steps of lessons 00 to 08 (this module's; 09 to 11 have their own tests).
-OWN = sorted(name for name in practice.EXERCISES if name[:2] <= "08")
+#: Every step of the course.
+ALL = list(practice.STEPS)
 
 
 def context(name: str) -> dict[str, Any]:
-    """What the lesson has defined by the time the step runs."""
+    """What the lesson has defined by the time the step runs (its imports)."""
     namespace: dict[str, Any] = {"wslab": wslab, "base64": base64, "hashlib": hashlib}
     namespace["GUID"] = wslab.GUID
+    if name.startswith("11-"):
+        namespace |= {"Frame": Frame, "Opcode": Opcode}
+        namespace |= {"parse_close": parse_close, "serialize_close": serialize_close}
     if name == "01-push":
         namespace["results"] = {
             "keep-alive polling": {"bytes per update": 232.0, "to client": 159.0},
@@ -51,111 +58,168 @@ def echo() -> Any:
     server.stop()
 
 
-@pytest.mark.parametrize("name", OWN)
+@pytest.mark.parametrize("name", ALL)
 def test_the_worked_solution_is_right(name: str, echo: Any) -> None:
     namespace = context(name) | {"echo": echo}
-    feedback = run(name, practice.EXERCISES[name].solution, namespace)
+    feedback = run(name, practice.step(name).solution, namespace)
     assert feedback.status == "right", repr(feedback)
+    assert repr(feedback) == repr(practice.Feedback.right_answer(practice.step(name)))
 
 
-@pytest.mark.parametrize("name", OWN)
+@pytest.mark.parametrize("name", ALL)
 def test_blank_and_missing_give_feedback_not_a_traceback(name: str) -> None:
-    exercise = practice.EXERCISES[name]
-    blank = {each: ... for each in exercise.names}
+    step = practice.step(name)
+    blank = {each: ... for each in step.names}
     for namespace in ({}, context(name) | blank):
         feedback = practice.check(name, namespace)
         assert feedback.status == "blank"
-        assert exercise.source in repr(feedback) and exercise.url in feedback._repr_html_()
+        assert step.source in repr(feedback) and step.url in feedback._repr_html_()
         assert "Hint:" in repr(feedback)
 
 
-@pytest.mark.parametrize("name", OWN)
+@pytest.mark.parametrize("name", ALL)
 def test_feedback_offers_the_solution_without_showing_it(name: str) -> None:
     feedback = practice.check(name, {})
     assert f'wslab.practice.solution("{name}")' in repr(feedback)
     assert "<details><summary>Show a worked solution</summary>" in feedback._repr_html_()
-    assert practice.EXERCISES[name].solution.splitlines()[0] not in repr(feedback)
-    assert practice.EXERCISES[name].solution in repr(practice.solution(name))
+    assert practice.step(name).solution.splitlines()[0] not in repr(feedback)
+    assert practice.step(name).solution in repr(practice.solution(name))
 
 
-class TestWrongAnswersGetHints:
+def test_one_registry_grouped_by_the_parts_of_the_course() -> None:
+    """Each step is data in the module of its lesson's part (wslab.lessons.COURSE)."""
+    modules = {"intro": intro, "core": core, "apps": apps, "beyond": beyond}
+    modules["production"] = production
+    part_of = {number: part for number, _, _, part in COURSE}
+    listed = [step.name for module in modules.values() for step in module.STEPS]
+    assert len(listed) == len(set(listed)) == len(practice.STEPS)
+    for part, module in modules.items():
+        for step in module.STEPS:
+            assert part_of[step.name[:2]] == part, f"{step.name} is not in lesson's part"
+
+
+#: Usual mistakes, lesson by lesson: (step, the student's cell, status, what the feedback says).
+MISTAKES = [
+    (
+        "02-accept",
+        'KEY2 = "x3JJHMbDL1EzLkh9GBhXDw=="\n'
+        "accept = base64.b64encode(hashlib.sha1(base64.b64decode(KEY2)"
+        " + GUID.encode()).digest()).decode()",
+        "wrong",
+        "not base64-decoded",
+    ),
+    (
+        "03-header",
+        "def frame_header(opcode, length):\n"
+        "    if length <= 125:\n"
+        "        return bytes([0x80 | opcode, length])\n"
+        "    return bytes([0x80 | opcode, 126]) + length.to_bytes(2, 'little')\n",
+        "wrong",
+        "`frame_header(2, 126)` returned ... big-endian",
+    ),
+    (
+        "03-unmask",
+        "def unmask(payload, key):\n    return payload ^ key\n",
+        "error",
+        "raised TypeError",
+    ),
+    ("04-close-payload", "def close_payload(code, reason=''):\n    ...\n", "blank", "still `...`"),
+    (
+        "05-js-client",
+        "MY_CLIENT = 'const ws = new WebSocket(WS_URL); ws.open(); ws.send(1)'",
+        "wrong",
+        "no open()",
+    ),
+    ("05-js-client", "MY_CLIENT = '''\n// 1. connect\n'''", "blank", "opens no WebSocket"),
+    (
+        "06-subprotocol",
+        "def select_subprotocol(offered, supported):\n    return supported[0]\n",
+        "wrong",
+        "MUST be one of",
+    ),
+    (
+        "07-origin",
+        "def origin_ok(origin, host):\n"
+        "    return origin is None or origin.split('//')[1].startswith(host)\n",
+        "wrong",
+        "urlsplit",
+    ),
+    (
+        "08-parse-sse",
+        "def parse_sse(text):\n"
+        "    return [{'event': 'message', 'data': b.split(': ', 1)[1], 'id': ''}\n"
+        "            for b in text.split('\\n\\n') if b]\n",
+        "wrong",
+        "is a comment",
+    ),
+    (
+        "09-backoff",
+        "def full_jitter(failures, base, cap, rng):\n"
+        "    return min(cap, base * 2 ** (failures - 1))\n",
+        "wrong",
+        "rng.uniform",
+    ),
+    (
+        "09-dedup",
+        "def new_events(events, last_id):\n"
+        "    return [e for e in events if last_id is None or e['id'] > last_id]\n",
+        "wrong",
+        "the same id can come twice",
+    ),
+    (
+        "10-upgrade",
+        'location_block = """\nlocation /chat {\n    proxy_pass http://websocket_servers;\n'
+        "    proxy_set_header Upgrade $http_upgrade;\n"
+        '    proxy_set_header Connection "upgrade";\n}\n"""\n',
+        "wrong",
+        "HTTP/1.1",
+    ),
+    (
+        "10-token",
+        "import hmac\n"
+        "def token_valid(token, secret, now):\n"
+        "    name, expires, signature = token.split('.')\n"
+        "    body = f'{name}.{expires}'.encode()\n"
+        "    return signature == hmac.new(secret, body, 'sha256').hexdigest()\n",
+        "wrong",
+        "expiry",
+    ),
+    (
+        "11-respond",
+        "def respond(frame):\n"
+        "    if frame.opcode is Opcode.PING:\n"
+        "        return [Frame(Opcode.PONG, b'')]\n"
+        "    return [frame]\n",
+        "wrong",
+        "section 5.5.3",
+    ),
+    ("11-utf8", "def text_ok(payload):\n    return True\n", "wrong", "UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("name", "code", "status", "says"), MISTAKES)
+def test_a_usual_mistake_gets_its_hint(name: str, code: str, status: str, says: str) -> None:
     """A wrong answer names what came out and hints at the rule, with its section."""
+    feedback = run(name, code)
+    assert feedback.status == status, repr(feedback)
+    for part in says.split(" ... "):
+        assert part in repr(feedback), repr(feedback)
 
-    def test_accept_from_the_decoded_key(self) -> None:
-        code = (
-            'KEY2 = "x3JJHMbDL1EzLkh9GBhXDw=="\n'
-            "accept = base64.b64encode(hashlib.sha1(base64.b64decode(KEY2)"
-            " + GUID.encode()).digest()).decode()"
-        )
-        feedback = run("02-accept", code)
-        assert feedback.status == "wrong"
-        assert "not base64-decoded" in feedback.hint
 
-    def test_header_little_endian(self) -> None:
-        code = (
-            "def frame_header(opcode, length):\n"
-            "    if length <= 125:\n"
-            "        return bytes([0x80 | opcode, length])\n"
-            "    return bytes([0x80 | opcode, 126]) + length.to_bytes(2, 'little')\n"
-        )
-        feedback = run("03-header", code)
-        assert feedback.status == "wrong" and "big-endian" in feedback.hint
-        assert "frame_header(2, 126)` returned" in feedback.message
+def test_equivalent_answers_are_right() -> None:
+    situations = list(practice.step("08-choose").solution.split('"')[1::4])
+    spellings = ["Server-Sent Events", "WebSockets", "long-polling"]
+    code = f"choice = {dict(zip(situations, spellings, strict=True))!r}"
+    assert run("08-choose", code).status == "right"
 
-    def test_a_function_that_raises(self) -> None:
-        feedback = run("03-unmask", "def unmask(payload, key):\n    return payload ^ key\n")
-        assert feedback.status == "error"
-        assert "raised TypeError" in feedback.message
 
-    def test_a_function_left_blank(self) -> None:
-        feedback = run("04-close-payload", "def close_payload(code, reason=''):\n    ...\n")
-        assert feedback.status == "blank"
-        assert "still `...`" in feedback.message
-
-    def test_origin_prefix_match(self) -> None:
-        code = (
-            "def origin_ok(origin, host):\n"
-            "    return origin is None or origin.split('//')[1].startswith(host)\n"
-        )
-        feedback = run("07-origin", code)
-        assert feedback.status == "wrong" and "urlsplit" in feedback.hint
-
-    def test_subprotocol_not_offered(self) -> None:
-        code = "def select_subprotocol(offered, supported):\n    return supported[0]\n"
-        feedback = run("06-subprotocol", code)
-        assert feedback.status == "wrong" and "MUST be one of" in feedback.hint
-
-    def test_javascript_open(self) -> None:
-        code = "MY_CLIENT = 'const ws = new WebSocket(WS_URL); ws.open(); ws.send(1)'"
-        feedback = run("05-js-client", code)
-        assert feedback.status == "wrong" and "no open()" in feedback.hint
-
-    def test_javascript_only_comments_is_blank(self) -> None:
-        feedback = run("05-js-client", "MY_CLIENT = '''\n// 1. connect\n'''")
-        assert feedback.status == "blank"
-
-    def test_sse_without_comments(self) -> None:
-        code = (
-            "def parse_sse(text):\n"
-            "    return [{'event': 'message', 'data': b.split(': ', 1)[1], 'id': ''}\n"
-            "            for b in text.split('\\n\\n') if b]\n"
-        )
-        feedback = run("08-parse-sse", code)
-        assert feedback.status in ("wrong", "error")
-
-    def test_choose_accepts_spellings(self) -> None:
-        situations = list(practice.EXERCISES["08-choose"].solution.split('"')[1::4])
-        spellings = ["Server-Sent Events", "WebSockets", "long-polling"]
-        code = f"choice = {dict(zip(situations, spellings, strict=True))!r}"
-        assert run("08-choose", code).status == "right"
-
-    def test_unknown_step_is_named(self) -> None:
-        with pytest.raises(KeyError, match="no your-turn step 'nope'"):
-            practice.check("nope", {})
+def test_unknown_step_is_named() -> None:
+    with pytest.raises(KeyError, match="no your-turn step 'nope'"):
+        practice.check("nope", {})
 
 
 def lessons() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("0[0-8]-*.ipynb"))
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 
 
 def cells(path: Path) -> list[dict[str, Any]]:
@@ -179,7 +243,7 @@ def test_each_lesson_has_your_turn_steps_with_feedback(path: Path) -> None:
         following = CHECK.search(text(notebook[i + 1]))
         assert following, f"cell {i} of {path.name}: no wslab.practice.check(...) after it"
         name = following.group(1)
-        assert name in practice.EXERCISES
+        assert name in practice.STEPS
         assert name.startswith(path.name[:2])
         found.append(name)
         # Committed blank: run as it is, the cell gets "not yet" feedback.
@@ -189,13 +253,17 @@ def test_each_lesson_has_your_turn_steps_with_feedback(path: Path) -> None:
     assert len(set(found)) == len(found)
 
 
+def test_every_lesson_is_covered() -> None:
+    assert [p.stem for p in lessons()] == [stem for _, stem, _, _ in COURSE]
+
+
 def test_every_step_is_used_by_a_lesson() -> None:
     used = {m for path in lessons() for c in cells(path) for m in CHECK.findall(text(c))}
-    assert used == set(OWN)
+    assert used == set(ALL)
 
 
-def test_other_lessons_steps_are_found_through_their_provider() -> None:
-    """Lessons 09 to 11 register their steps in the module PROVIDERS names."""
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
-        for name in {m for c in cells(path) for m in CHECK.findall(text(c))}:
-            assert practice.exercise(name).name == name
+def test_the_lessons_need_no_import_for_their_steps() -> None:
+    """`import wslab` is enough: no lesson imports a module to register its steps or quiz."""
+    for path in lessons():
+        for cell in cells(path):
+            assert "wslab.practice_" not in text(cell), path.name

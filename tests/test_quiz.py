@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wslab import quiz
+from wslab.lessons import COURSE
 
 
 class TestQuiz:
@@ -63,7 +64,13 @@ class TestEquivalentAnswers:
 
     @pytest.mark.parametrize(
         ("lesson", "name", "answer"),
-        [("02", "q2", "SHA-1"), ("03", "q3", "0xA"), ("08", "q3", "long-polling")],
+        [
+            ("02", "q2", "SHA-1"),
+            ("03", "q3", "0xA"),
+            ("08", "q3", "long-polling"),
+            ("10", "q1", "HTTP/1.1"),
+            ("11", "q2", "non strict"),
+        ],
     )
     def test_the_lessons_accept_them(self, lesson: str, name: str, answer: str) -> None:
         assert f"{name}: right" in str(quiz.check({name: answer}, lesson))
@@ -80,6 +87,10 @@ class TestWhyWrong:
         result = str(quiz.check({"q3": 7}, "04"))
         assert "q3: not quite (7): no close frame at all" in result
         assert "1006" not in result  # the hint does not give the answer away
+
+    def test_every_lesson_has_its_key_here(self) -> None:
+        """One place for the keys of all twelve lessons, nothing to import first."""
+        assert list(quiz.LESSONS) == [number for number, _, _, _ in COURSE]
 
     def test_every_lesson_key_has_hints(self) -> None:
         for lesson, questions in quiz.LESSONS.items():

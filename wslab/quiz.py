@@ -133,10 +133,6 @@ def check(answers: Mapping[str, object], answer_key: Mapping[str, str | Question
     if not isinstance(answers, Mapping):
         raise TypeError(f"answers must be a dict such as {{'q1': 'GET'}}, got {answers!r}")
     if isinstance(answer_key, str):
-        if answer_key not in LESSONS:  # a lesson whose key another module registers
-            from .practice import load_provider
-
-            load_provider(answer_key)
         if answer_key not in LESSONS:
             raise KeyError(f"no quiz for lesson {answer_key!r}; lessons: {', '.join(LESSONS)}")
         answer_key = LESSONS[answer_key]
@@ -301,5 +297,43 @@ LESSONS: dict[str, dict[str, Question]] = {
         "q1": _q(("7ce54cbababd",), "only one of the three is full duplex on one connection"),
         "q2": _q(("98619d19b912",), "see the table 'Choosing': the browser API column"),
         "q3": _q(("152786ed144d",), "which client sends a new GET after every answer?"),
+    },
+    "09": {
+        "q1": _q(
+            ("165940940a02",),
+            "see 'What the close code asks': which code says the server restarts?",
+            {"1001": "1001 is going away: come back, maybe elsewhere; a restart has its own code"},
+        ),
+        "q2": _q(
+            ("478c4ffb1cbc",), "nobody sends it: section 7.1.5 names what a client reports then"
+        ),
+        "q3": _q(("d62d7a174637",), "see 'Backpressure': the property of the browser's WebSocket"),
+        "q4": _q(("546db7cc4546",), "the section quoted under 'Reconnecting, politely'"),
+    },
+    "10": {
+        "q1": _q(
+            ("b05e244762b1", "34b06173ce6c"),
+            "nginx's default to servers has no Upgrade at all; see the three lines",
+        ),
+        "q2": _q(
+            ("478c4ffb1cbc",), "see 'The idle timeout': the proxy ends TCP without a Close frame"
+        ),
+        "q3": _q(
+            ("a16c5b00bf16",),
+            "see the last section: extended CONNECT over HTTP/2",
+            {"9220": "RFC 9220 is the same for HTTP/3"},
+        ),
+        "q4": _q(
+            ("8a798890fe93",), "see 'Authentication': what does every proxy log for each request?"
+        ),
+    },
+    "11": {
+        "q1": _q(("5d28a90f4498",), "see the table of grades: which one breaks a MUST?"),
+        "q2": _q(("cd02e1e21a42",), "see the table of grades: allowed, but not preferred"),
+        "q3": _q(("2c8b871e52d4",), "see 'UTF-8': section 8.1 and its close code"),
+        "q4": _q(
+            ("b281bc2c616c",),
+            "see the your-turn step on control frames: what `parse_close` raises",
+        ),
     },
 }
