@@ -406,3 +406,12 @@ class TestSameUser:
     def test_unknown_means_no_rule(self) -> None:
         policy = Policy(port=PORT, owner_uid=1000)
         assert isinstance(route(request("/chat"), policy, peer_uid=None), Accept)
+
+
+def test_choose_token() -> None:
+    assert len(rules.choose_token(True) or "") == 22
+    assert rules.choose_token(None) is None and rules.choose_token(False) is None
+    assert rules.choose_token("mine") == "mine"
+    for bad in ("", " ", 42):
+        with pytest.raises(ServerStartError, match="token must be"):
+            rules.choose_token(bad)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ __all__ = [
     "bind_error",
     "check_bind",
     "check_port",
+    "choose_token",
     "host_allowed",
     "hub_prefix",
     "new_token",
@@ -431,6 +432,26 @@ def _single_host(headers: handshake.Headers) -> str:
 def new_token() -> str:
     """A fresh secret for a private server: 22 URL-safe base64 characters."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def choose_token(token: str | bool | None) -> str | None:
+    """A server's token from its ``token=`` argument.
+
+    ``True`` (the default of every private server): a fresh one from
+    :func:`new_token`; ``None`` or ``False``: none (public); a str: itself.
+
+    Raises:
+        ServerStartError: For anything else, or an empty str.
+    """
+    if token is True:
+        return new_token()
+    if token is None or token is False:
+        return None
+    if not isinstance(token, str) or not token.strip():
+        raise ServerStartError(
+            f"token must be True (a random one), a str, or None (public), got {token!r}"
+        )
+    return token
 
 
 def token_matches(query: str, token: str | None) -> bool:

@@ -357,11 +357,11 @@ class Server:
         self.port = self._requested_port
         self.allow_remote = allow_remote
         self.limits = _limits(limits, limit_options)
-        self.token = _token(token)
+        self.token = rules.choose_token(token)
         self._token_chosen = token is not True
         self.origins = list(origins or ())
         self.policy = rules.Policy(
-            path=path if isinstance(path, str) and path.startswith("/") else f"/{path}",
+            path=f"/{path}" if isinstance(path, str) and not path.startswith("/") else path,
             origins=tuple(self.origins),
             token=self.token,
             allowed_hosts=tuple(allowed_hosts or ()),
@@ -715,19 +715,6 @@ def _limits(limits: rules.Limits | None, options: dict[str, Any]) -> rules.Limit
     if limits is not None and not isinstance(limits, rules.Limits):
         raise ServerStartError(f"limits must be a wslab.rules.Limits, got {limits!r}")
     return dataclasses.replace(limits or rules.Limits(), **options)
-
-
-def _token(token: str | bool | None) -> str | None:
-    """``True``: a fresh random token; ``None`` or ``False``: public; a str: itself."""
-    if token is True:
-        return rules.new_token()
-    if token is None or token is False:
-        return None
-    if not isinstance(token, str) or not token.strip():
-        raise ServerStartError(
-            f"token must be True (a random one), a str, or None (public), got {token!r}"
-        )
-    return token
 
 
 def _page(page: str | bytes | None, path: str, chat: bool) -> bytes:

@@ -430,13 +430,9 @@ class Tap:
             self.upstream_host, self.upstream_host
         )
         rules.check_port(port)
-        self.token: str | None
-        if token is True:
-            self.token = upstream_token or rules.new_token()
-        elif isinstance(token, str) and token:
-            self.token = token
-        else:
-            self.token = None
+        # The upstream's own secret passes through unchanged; a public upstream
+        # still gets a private tap, with a secret of its own.
+        self.token = rules.choose_token((upstream_token or True) if token is True else token)
         self.show_credentials = show_credentials
         self.host = rules.check_bind(host)
         self.recorder = Recorder()
