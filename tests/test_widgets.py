@@ -64,6 +64,14 @@ def open_chat(chats: list[ChatClient], target: Any, name: str | None = None) -> 
 # ChatClient
 
 
+def test_chat_client_repr_hides_the_servers_token(echo: Any, chats: list[ChatClient]) -> None:
+    """A private server's token is a password: a repr saved in a notebook must not show it."""
+    chat = open_chat(chats, echo, name="ada")
+    assert echo.token and echo.token in chat.url
+    assert echo.token not in repr(chat)
+    assert "ada" in repr(chat)
+
+
 def test_chat_client_sends_with_the_button_and_shows_the_echo(
     echo: Any, chats: list[ChatClient]
 ) -> None:

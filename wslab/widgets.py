@@ -53,6 +53,7 @@ from .display import fields_table, frame_diagram, frame_hex, legend
 from .errors import ProtocolError, WSLabError
 from .frames import Frame, Opcode, encode
 from .loop import get_loop
+from .rules import redact
 from .traffic import Direction, Kind, Record
 
 __all__ = ["ChatClient", "ChatInput", "FrameExplorer", "TrafficLog", "page_link", "side_by_side"]
@@ -376,7 +377,8 @@ class ChatClient(widgets.VBox):  # type: ignore[misc]
         return self._state
 
     def __repr__(self) -> str:
-        return f"<wslab.ChatClient {self.name or 'guest'!r} on {self.url}>"
+        # The URL's token is a password: never print it into a saved notebook.
+        return f"<wslab.ChatClient {self.name or 'guest'!r} on {redact(self.url)}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return _fallback(super()._repr_mimebundle_(**kwargs), self.fallback_text())
