@@ -11,6 +11,8 @@
 # into the new venv. Without uv (no network for it, say), plain pip does the same.
 
 PYTHON ?= python3
+# What pip installs to bootstrap uv (a version pin, or a name that fails to try the pip path).
+UV_REQUIREMENT ?= uv
 VENV     := .venv
 LAB_VENV := .venv-lab
 BIN      := $(VENV)/bin
@@ -54,7 +56,7 @@ define new-venv
 	@$(PYTHON) -c '$(CHECK_PYTHON)'
 	$(PYTHON) -m venv --without-pip $(1)
 	@if [ -z "$(call find-uv)" ]; then \
-	  $(PYTHON) -m pip --python $(1)/bin/python install --quiet uv 2>/dev/null \
+	  $(PYTHON) -m pip --python $(1)/bin/python install --quiet '$(UV_REQUIREMENT)' 2>/dev/null \
 	  || echo "uv is not available: installing with pip (slower)"; \
 	fi
 	@[ -x $(1)/bin/uv ] || [ -n "$(call find-uv)" ] || $(1)/bin/python -m ensurepip --upgrade --default-pip >/dev/null
