@@ -43,13 +43,18 @@ from websockets.streams import StreamReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wslab.frames import Frame, FrameDecoder, Opcode, Side, apply_mask, encode, new_mask_key
+from wslab.frames import Frame, FrameDecoder, Opcode, Side, encode, new_mask_key
+
+# The masking encode() and the decoder use (frames.apply_mask is the RFC's formula, one
+# octet at a time, for reading; wslab.utils has the fast path).
+from wslab.utils import apply_mask
 
 MB = 10**6  # throughput is in MB/s of payload
 SIZES = {"125 B": 125, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
 CODEC_TARGET = 0.5  # wslab / websockets (pure Python), at least
 MASK_TARGET_MS = 5.0  # masking 1 MiB, at most
 
+c_apply_mask: Callable[[bytes, bytes], bytes] | None
 try:
     from websockets.speedups import apply_mask as c_apply_mask
 except ImportError:  # websockets built without its C extension
@@ -94,15 +99,16 @@ def batch(func: Callable[[], object], masking: str | None, number: int) -> float
 @contextmanager
 def websockets_masking(implementation: str | None) -> Iterator[None]:
     """Make websockets' frame code use its C (``"c"``) or pure-Python ``apply_mask``."""
-    saved = ws_frames.apply_mask
+    # websockets.frames imports apply_mask without re-exporting it: patch it by name.
+    saved = vars(ws_frames)["apply_mask"]
     if implementation == "python":
-        ws_frames.apply_mask = ws_utils.apply_mask
+        vars(ws_frames)["apply_mask"] = ws_utils.apply_mask
     elif implementation == "c" and c_apply_mask is not None:
-        ws_frames.apply_mask = c_apply_mask
+        vars(ws_frames)["apply_mask"] = c_apply_mask
     try:
         yield
     finally:
-        ws_frames.apply_mask = saved
+        vars(ws_frames)["apply_mask"] = saved
 
 
 def websockets_parse(data: bytes) -> ws_frames.Frame:
@@ -145,11 +151,11 @@ def codec_functions(payload: bytes) -> dict[str, dict[str, Callable[[], object]]
 def run(repeat: int, budget: float) -> dict[str, Any]:
     results: dict[str, Any] = {
         "python": platform.python_version(),
-        "websockets": websockets.__version__,
+        "websockets": websockets.version.version,
         "websockets_speedups": c_apply_mask is not None,
         # Which apply_mask websockets' frame code picked at import time.
         "websockets_default_masking": (
-            "C speedups" if ws_frames.apply_mask is c_apply_mask else "pure Python"
+            "C speedups" if vars(ws_frames)["apply_mask"] is c_apply_mask else "pure Python"
         ),
         "cpus": os.cpu_count(),
         "repeat": repeat,

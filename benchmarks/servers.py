@@ -110,7 +110,7 @@ def main() -> None:
     elif kind == "wslab":
         from wslab.server import serve
 
-        server = serve(handler, port=0, max_clients=2000)
+        server = serve(handler, port=0, max_clients=2000, token=None)  # a public server
         announce(server.port)
         block_forever()
     elif kind == "raw":

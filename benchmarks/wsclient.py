@@ -32,7 +32,7 @@ class Client:
         request = client_request(f"127.0.0.1:{port}", path)
         self.sock.sendall(request.serialize())
         self.buffer = bytearray()
-        while (split := split_head(self.buffer)) is None:
+        while (split := split_head(bytes(self.buffer))) is None:
             self._fill()
         head, rest = split
         check_response(Response.parse(head), request.headers.get("Sec-WebSocket-Key") or "")
