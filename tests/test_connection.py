@@ -711,3 +711,61 @@ class TestRoundTrips:
         chunks = (wire[i : i + chunk] for i in range(0, len(wire), chunk))
         events = list(itertools.chain.from_iterable(client.receive_data(c) for c in chunks))
         assert events == [Message(m) for m in messages]
+
+
+class TestOneFrameAtATime:
+    """Section 7.1.7 with a server that answers each message before reading on.
+
+    ``receive_events`` decodes the next frame only when the next event is
+    asked for: a message that came before a broken frame can be answered
+    before the close frame the broken one causes.
+    """
+
+    BROKEN = b"\x83\x80" + RFC_MASK  # a reserved opcode (5.2)
+
+    def test_a_message_before_a_broken_frame_is_answered_first(self) -> None:
+        server = Connection(Side.SERVER)
+        events = server.receive_events(from_client(Frame(Opcode.TEXT, b"ok")) + self.BROKEN)
+        assert next(events) == Message("ok")
+        # The broken frame is not even looked at yet: no close frame, still open.
+        assert server.state is State.OPEN and server.data_to_send() == b""
+        answer = server.send_text("You sent: ok")
+        (failed,) = events
+        assert isinstance(failed, Failed) and failed.code == 1002
+        close = server.data_to_send()
+        assert [f.opcode for f in sent_frames(answer + close, Side.SERVER)] == [
+            Opcode.TEXT,
+            Opcode.CLOSE,
+        ]
+
+    def test_the_same_events_as_receive_data(self) -> None:
+        data = from_client(
+            Frame(Opcode.TEXT, b"He", fin=False),
+            Frame(Opcode.PING, b"p"),
+            Frame(Opcode.CONT, b"llo"),
+            Frame(Opcode.CLOSE, serialize_close(1000)),
+            Frame(Opcode.TEXT, b"after the close"),
+        )
+        one, other = Connection(Side.SERVER), Connection(Side.SERVER)
+        assert list(one.receive_events(data)) == other.receive_data(data)
+        assert one.data_to_send() == other.data_to_send()
+        assert one.state is other.state is State.CLOSED
+
+    def test_frames_not_iterated_wait_for_the_next_call(self) -> None:
+        server = Connection(Side.SERVER)
+        events = server.receive_events(
+            from_client(Frame(Opcode.TEXT, b"one"), Frame(Opcode.TEXT, b"two"))
+        )
+        assert next(events) == Message("one")
+        del events  # the caller stops here; "two" stays buffered, not lost
+        assert server.receive_data(b"") == [Message("two")]
+
+    def test_the_bytes_are_buffered_even_if_never_iterated(self) -> None:
+        server = Connection(Side.SERVER)
+        server.receive_events(from_client(Frame(Opcode.TEXT, b"kept")))
+        assert server.receive_data(b"") == [Message("kept")]
+
+    def test_nothing_once_closed(self) -> None:
+        server = Connection(Side.SERVER)
+        server.receive_eof()
+        assert list(server.receive_events(from_client(Frame(Opcode.TEXT, b"late")))) == []

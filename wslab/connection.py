@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import codecs
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .closing import Close, CloseCode, parse_close, serialize_close
 from .errors import ProtocolError
 from .frames import (
+    _BYTES_LIKE,
     DEFAULT_MAX_SIZE,
     Frame,
     FrameDecoder,
     Opcode,
+    RawFrame,
     Side,
     _check_mask_key,
     _check_max_size,
@@ -340,7 +343,7 @@ class Connection:
 
     def send_binary(self, data: bytes) -> bytes:
         """Return the bytes of a binary message (one frame)."""
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, _BYTES_LIKE):
             raise TypeError(f"send_binary() takes bytes, got {type(data).__name__}")
         return self.send_frame(Frame(Opcode.BINARY, bytes(data)))
 
@@ -409,19 +412,32 @@ class Connection:
         the frames before the broken one come first and a :class:`Failed`
         event comes last; then stop reading.
         """
+        return list(self.receive_events(data))
+
+    def receive_events(self, data: bytes) -> Iterator[Event]:
+        """Like :meth:`receive_data`, but one frame at a time, as you iterate.
+
+        The bytes are buffered at once; each frame is decoded only when you
+        ask for the next event, so you can act on a message (answer it)
+        before the frame after it is even looked at. A server that does
+        this answers a message that came just before a broken frame before
+        the close frame the broken one causes (section 7.1.7 fails the
+        connection at the broken frame, not before it). Frames you did not
+        iterate over stay buffered for the next call.
+        """
         if self.state is State.CLOSED:
-            return []
-        events: list[Event] = []
+            return iter(())
+        return self._events(self.decoder.iter_raw(data))
+
+    def _events(self, frames: Iterator[RawFrame]) -> Iterator[Event]:
         try:
-            # One frame at a time, so that frames before a broken one still count.
-            for raw in self.decoder.iter_raw(data):
-                events.extend(self._handle(raw.frame))
-                if self.close_received is not None:
-                    return events  # Section 5.5.1: nothing may follow a close frame.
+            for raw in frames:
+                yield from self._handle(raw.frame)
+                if self.state is State.CLOSED:
+                    return  # Section 5.5.1: nothing may follow a close frame.
             self._check_incomplete_text()
         except ProtocolError as error:
-            events.append(self._fail(error))
-        return events
+            yield self._fail(error)
 
     def receive_eof(self) -> None:
         """Record that the TCP connection ended: nothing more will arrive.
