@@ -17,8 +17,7 @@ from collections.abc import Iterator
 
 from ..closing import CloseCode
 from ..connection import Connection, Event, State
-from ..errors import ConnectionClosed, ProtocolError
-from ..frames import parse_header
+from ..errors import ConnectionClosed
 from ..handshake import Request
 from ._sockets import Outbox
 
@@ -57,7 +56,6 @@ class Peer:
         self._outbox = outbox
         self._close_timeout = close_timeout
         self._lock = threading.Lock()
-        self._frames = FrameSplitter()
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.name!r} {self.connection.state.value}>"
@@ -107,18 +105,28 @@ class Peer:
             if self.is_open:
                 self._write(self.connection.send_ping(payload))
 
-    def _split(self, data: bytes) -> Iterator[bytes]:
-        """Received bytes, one frame at a time (see :class:`FrameSplitter`)."""
-        return self._frames.split(data)
+    def _receive(self, data: bytes) -> Iterator[Event]:
+        """Feed received bytes to the connection; yield its events one frame at a time.
 
-    def _receive(self, data: bytes) -> list[Event]:
-        """Feed received bytes to the connection; queue its replies (pongs, closes)."""
-        with self._lock:
-            events = self.connection.receive_data(data)
-            replies = self.connection.data_to_send()
-            if replies:
-                self._write(replies)
-            return events
+        The next frame is decoded only once the caller asks for the next
+        event (see :meth:`Connection.receive_events
+        <wslab.connection.Connection.receive_events>`), so each message is
+        answered before the frames after it are looked at. The replies the
+        connection queues (pongs, closes) go to the outbox as they come.
+        """
+        events = self.connection.receive_events(data)
+        while True:
+            # Another thread may send to this client between two events:
+            # the lock is held for one frame at a time, never while the
+            # caller runs the handler.
+            with self._lock:
+                event = next(events, None)
+                replies = self.connection.data_to_send()
+                if replies:
+                    self._write(replies)
+            if event is None:
+                return
+            yield event
 
     def _receive_eof(self) -> None:
         """The client closed TCP: nothing more can be sent to it."""
@@ -134,44 +142,3 @@ class Peer:
             raise ConnectionClosed(
                 CloseCode.ABNORMAL_CLOSURE, f"{self.name} was dropped: {self._outbox.cut_reason}"
             ) from None
-
-
-class FrameSplitter:
-    """Cut received bytes at frame boundaries (section 5.2), one frame per piece.
-
-    The server feeds its :class:`~wslab.connection.Connection` one frame at a
-    time and answers each before it looks at the next, as the RFC reads
-    them: a message that arrived just before a broken frame is still
-    answered, and only then does the close frame go out (section 7.1.7 fails
-    the connection at the broken frame, not before it).
-
-    A frame that is not complete yet goes on in pieces as it arrives, so that
-    the connection sees its header at once (a frame announced too big fails
-    with 1009 before its payload is buffered).
-    """
-
-    def __init__(self) -> None:
-        self._head = bytearray()  # the start of a frame whose header is incomplete
-        self._left = 0  # bytes still to come of a frame already passed on
-
-    def split(self, data: bytes) -> Iterator[bytes]:
-        """Yield ``data`` in pieces: whole frames, or what arrived of the last one."""
-        if self._left:
-            piece, data = data[: self._left], data[self._left :]
-            self._left -= len(piece)
-            yield piece
-        if self._head:
-            data, self._head = bytes(self._head) + data, bytearray()
-        while data:
-            try:
-                header = parse_header(data)
-            except ProtocolError:
-                yield data  # The connection finds the same error, and fails.
-                return
-            if header is None:
-                self._head += data  # Not even the header yet: wait for the rest.
-                return
-            end = header.size + header.length
-            piece, data = data[:end], data[end:]
-            self._left = end - len(piece)
-            yield piece

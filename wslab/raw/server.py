@@ -451,22 +451,20 @@ class RawServer:
     def _handle(self, peer: Peer, data: bytes, keepalive: _Keepalive) -> None:
         """Act on the frames in ``data``, one at a time (sections 5 to 7).
 
-        Each frame is answered before the next is looked at, so a message
-        that came just before a broken frame still gets its answer, before
-        the close frame that the broken one causes.
+        Each message is answered before the next frame is decoded, so a
+        message that came just before a broken frame still gets its answer,
+        before the close frame that the broken one causes.
         """
-        for frame in peer._split(data):
-            if peer.connection.state is State.CLOSED:
-                return  # Section 7.1.7: after failing, process no more data.
-            for event in peer._receive(frame):
-                if isinstance(event, Message):
-                    # Section 7.4.1: 1011, the server hit an unexpected condition.
-                    if not self._call(self.handler.on_message, peer, event.data):
-                        peer.close(CloseCode.INTERNAL_ERROR, "handler error")
-                elif isinstance(event, Pong):
-                    keepalive.pong(event.payload)
-                # Ping: the pong is already on its way (5.5.2). CloseReceived
-                # and Failed: so is our close frame (5.5.1, 7.1.7).
+        for event in peer._receive(data):
+            if isinstance(event, Message):
+                # Section 7.4.1: 1011, the server hit an unexpected condition.
+                if not self._call(self.handler.on_message, peer, event.data):
+                    peer.close(CloseCode.INTERNAL_ERROR, "handler error")
+            elif isinstance(event, Pong):
+                keepalive.pong(event.payload)
+            # Ping: the pong is already on its way (5.5.2). CloseReceived
+            # and Failed: so is our close frame (5.5.1, 7.1.7), and they
+            # are the last events (7.1.7: after failing, process no more data).
 
     def _leave(self, peer: Peer) -> None:
         with self._lock:
