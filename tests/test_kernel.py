@@ -104,6 +104,31 @@ def test_rerunning_a_port_0_cell_replaces_its_servers(kernel: Kernel) -> None:
     kernel.run("for s in (keep, room_a, room_b): s.stop()").raise_for_error()
 
 
+def test_replace_on_rerun_is_one_mechanism_for_everything_a_cell_starts(kernel: Kernel) -> None:
+    """What servers, clients, lesson servers and processes use: a re-run cell calls
+    its earlier run's stop functions, all of them even if one fails, and a
+    forgotten one is not called."""
+    kernel.run("import wslab\nstopped = []").raise_for_error()
+    start = cell(
+        """
+        from wslab.jupyter import replace_on_rerun
+        def broken():
+            raise RuntimeError("cannot stop")
+        replace_on_rerun(broken)
+        replace_on_rerun(lambda: stopped.append("kept"))
+        forget = replace_on_rerun(lambda: stopped.append("forgotten"))
+        forget()
+        """
+    )
+    kernel.run(start).raise_for_error()
+    assert kernel.eval("stopped") == "[]"  # the same run: nothing stops
+    again = kernel.run(start).raise_for_error()
+    assert kernel.eval("stopped") == "['kept']"
+    assert "stopping what this cell started before failed: cannot stop" in again.stderr
+    kernel.run(start).raise_for_error()  # and again: only the latest run is stopped
+    assert kernel.eval("stopped") == "['kept', 'kept']"
+
+
 def test_clients_in_the_same_kernel_as_the_server(kernel: Kernel) -> None:
     kernel.run(SERVE_CELL).raise_for_error()
     result = kernel.run(

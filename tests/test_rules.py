@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from wslab import rules
+from wslab.connection import Connection
 from wslab.errors import ServerStartError
+from wslab.frames import Side
 from wslab.handshake import Headers, Request, accept_key, new_key
 from wslab.rules import Accept, Limits, Policy, Reply, route
 
@@ -349,6 +351,33 @@ class TestLimitsAndPolicy:
 
     def test_none_turns_pings_off(self) -> None:
         assert Limits(ping_interval=None, ping_timeout=None).ping_interval is None
+
+    def test_the_defaults_are_the_cores(self) -> None:
+        """A server and a bare sans-I/O Connection stop a message at the same
+        limits (RFC 6455 section 10.4): one source for both."""
+        connection = Connection(Side.SERVER)
+        assert Limits().max_fragments == connection.assembler.max_fragments
+        assert Limits().max_size == connection.assembler.max_size
+
+    def test_limits_one_by_one(self) -> None:
+        class Server:
+            def __init__(self, host: str = "", *, allow_remote: bool = False, **limits: Any):
+                pass
+
+        limits = rules.limits_from(Limits(max_size=10), {"max_clients": 2}, server=Server)
+        assert (limits.max_size, limits.max_clients) == (10, 2)
+        assert rules.limits_from(None, {}, server=Server) == Limits()
+        with pytest.raises(ServerStartError) as info:
+            rules.limits_from(None, {"alow_remote": True}, server=Server)
+        message = str(info.value)
+        assert message.startswith("unknown option 'alow_remote' (did you mean 'allow_remote'?)")
+        assert "Server takes host, allow_remote, and the limits one by one: " in message
+        with pytest.raises(ServerStartError, match="did you mean 'max_size'"):
+            rules.limits_from(None, {"max_sise": 1}, server=Server)
+        with pytest.raises(ServerStartError, match=r"must be a wslab\.rules\.Limits, got 3"):
+            rules.limits_from(3, {}, server=Server)  # type: ignore[arg-type]
+        with pytest.raises(ServerStartError, match="max_fragments must be a positive number"):
+            rules.limits_from(None, {"max_fragments": 0}, server=Server)
 
     @pytest.mark.parametrize("path", ["chat", "/", "/index.html", 3])
     def test_bad_paths(self, path: Any) -> None:

@@ -51,7 +51,6 @@ import contextlib
 import queue
 import socket
 import sys
-import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
@@ -359,9 +358,12 @@ class Client(_Browserlike):
             on_close=on_close,
             origin=origin,
             timeout=timeout,
-            deliver=self._received.put,
+            deliver=self._deliver,
         )
-        _replace_earlier_clients(self)
+        # When the cell runs again, this client closes (1001, going away), as a
+        # browser closes a page's WebSockets when the page reloads. Otherwise a
+        # re-run chat cell would leave a second, invisible "Alice" in the room.
+        self._forget_cell = jupyter.replace_on_rerun(self._replaced)
         self._opening: Future[None] = loop.submit(self._session.open())
         if block:
             try:
@@ -382,6 +384,14 @@ class Client(_Browserlike):
         else:
             # The error reaches on_error; retrieving it keeps asyncio quiet.
             self._opening.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _deliver(self, item: object) -> None:
+        self._received.put(item)
+        if item is _CLOSED:
+            self._forget_cell()  # closed: nothing left for a re-run to close
+
+    def _replaced(self) -> None:
+        self._close_soon(1001, "its notebook cell ran again")
 
     def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message.
@@ -472,28 +482,6 @@ class Client(_Browserlike):
 
     def __repr__(self) -> str:
         return self._session.describe("Client")
-
-
-# The clients each notebook cell opened, with the run that opened them: when
-# the cell runs again, the earlier run's clients are closed (1001, going away),
-# as a browser closes a page's WebSockets when the page reloads. Otherwise a
-# re-run chat cell would leave a second, invisible "Alice" in the room.
-_by_cell: dict[object, tuple[int, list[Client]]] = {}
-_by_cell_lock = threading.Lock()
-
-
-def _replace_earlier_clients(client: Client) -> None:
-    cell = jupyter.current_cell()
-    if cell is None:
-        return
-    key, run = cell
-    with _by_cell_lock:
-        earlier_run, clients = _by_cell.get(key, (run, []))
-        replaced = clients if earlier_run != run else []
-        kept = [] if replaced else [c for c in clients if c.ready_state != "CLOSED"]
-        _by_cell[key] = (run, [*kept, client])
-    for old in replaced:
-        old._close_soon(1001, "its notebook cell ran again")
 
 
 class AsyncClient(_Browserlike):

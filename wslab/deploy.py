@@ -114,6 +114,8 @@ class ChildProcess:
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        # Forgets stop() in the list of the cell that started it (see spawn).
+        self._forget_cell: Callable[[], None] = lambda: None
 
     # -- for subclasses ------------------------------------------------------------
 
@@ -188,7 +190,9 @@ class ChildProcess:
             raise ComponentError(f"cannot run {self.name} ({argv[0]}): {exc}") from None
         with _children_lock:
             _children.append(self)
-        replace_on_rerun(self.stop)
+        # A re-run cell stops what its earlier run started, as wslab's servers
+        # and clients do, so it never leaves a second nginx behind.
+        self._forget_cell = jupyter.replace_on_rerun(self.stop)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until the program answers.
@@ -222,6 +226,7 @@ class ChildProcess:
         with _children_lock:
             if self in _children:
                 _children.remove(self)
+        self._forget_cell()
         if process is not None:
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -642,27 +647,6 @@ def stop_all() -> None:
     for child in reversed(children):
         with contextlib.suppress(Exception):
             child.stop()
-
-
-# What each notebook cell started, with the run that started it: running the
-# cell again stops the earlier run's processes and clients first, as wslab's
-# servers and clients do, so a re-run cell never leaves a second nginx behind.
-_by_cell: dict[object, tuple[int, list[Callable[[], None]]]] = {}
-
-
-def replace_on_rerun(stop: Callable[[], None]) -> None:
-    """Remember ``stop`` for this cell; first run what an earlier run of it left."""
-    cell = jupyter.current_cell()
-    if cell is None:
-        return
-    key, run = cell
-    with _children_lock:
-        earlier_run, stops = _by_cell.get(key, (run, []))
-        stale = stops if earlier_run != run else []
-        _by_cell[key] = (run, [*(stops if not stale else []), stop])
-    for each in stale:
-        with contextlib.suppress(Exception):
-            each()
 
 
 # Contract 3.8: wslab.stop_all() and the kernel's exit stop every child.

@@ -23,9 +23,11 @@ The same hook shows the errors a student causes by a setting, not by a bug
 as their one-line message, without a traceback through wslab's internals.
 
 Cell tracking: two event callbacks (``pre_run_cell``, ``post_run_cell``) note
-which cell is running, so that :func:`wslab.serve` can replace the servers an
-earlier run of the same cell started, even on ``port=0`` (a new port each
-time, so the port alone cannot tell).
+which cell is running (:func:`current_cell`). Re-running a cell replaces what
+its earlier run started, as reloading a page closes its WebSockets: servers,
+clients, the lessons' servers and child processes all register how to stop
+with :func:`replace_on_rerun`. The cell, not the port, tells them apart:
+lessons use ``port=0``, a new port on every run.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ConnectError, ServerStartError, WSLabError
@@ -43,6 +46,7 @@ __all__ = [
     "enable_asyncio_run",
     "install_asyncio_hint",
     "install_ipython_hooks",
+    "replace_on_rerun",
 ]
 
 ASYNCIO_RUN_HINT = (
@@ -146,6 +150,56 @@ def current_cell() -> tuple[object, int] | None:
     if threading.current_thread() is not threading.main_thread():
         return None
     return _cell
+
+
+# What each cell's latest run started, as the functions that stop it.
+_started: dict[object, tuple[int, list[Callable[[], object]]]] = {}
+_started_lock = threading.Lock()
+
+
+def replace_on_rerun(stop: Callable[[], object]) -> Callable[[], None]:
+    """Call ``stop`` when the cell running now runs again.
+
+    First it calls the ``stop`` functions that an earlier run of this cell
+    registered, so a re-run cell never leaves a second server, client or
+    process behind. Outside a cell (a script, a widget callback, another
+    thread) it does nothing.
+
+    Returns:
+        A function that forgets ``stop``: call it once the thing has stopped
+        some other way, so that a cell that starts and stops many things
+        does not keep them all.
+    """
+    cell = current_cell()
+    if cell is None:
+        return _nothing
+    key, run = cell
+    with _started_lock:
+        earlier_run, stops = _started.get(key, (run, []))
+        stale = [] if earlier_run == run else stops
+        kept = stops if earlier_run == run else []
+        _started[key] = (run, [*kept, stop])
+    for each in stale:  # outside the lock: a stop may forget itself
+        try:
+            each()
+        except Exception as error:  # one that fails must not keep the others running
+            print(
+                f"wslab: stopping what this cell started before failed: {error}", file=sys.stderr
+            )
+
+    def forget() -> None:
+        with _started_lock:
+            this_run, stops = _started.get(key, (run, []))
+            if this_run == run and stop in stops:
+                stops.remove(stop)
+                if not stops:
+                    del _started[key]
+
+    return forget
+
+
+def _nothing() -> None:
+    """Forget nothing: what was started outside a cell was never remembered."""
 
 
 def _pre_run_cell(info: Any) -> None:

@@ -53,8 +53,8 @@ from typing import Any, Literal, Protocol
 import websockets.asyncio.client
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from . import loop
-from .deploy import replace_on_rerun, urls_of
+from . import jupyter, loop
+from .deploy import urls_of
 from .uri import is_loopback, parse_uri
 
 __all__ = [
@@ -415,7 +415,8 @@ class ReconnectingClient:
         self._changed = threading.Condition()
         with _clients_lock:
             _clients.add(self)
-        replace_on_rerun(self.close)  # a re-run cell closes its earlier clients
+        # A re-run cell closes its earlier clients.
+        self._forget_cell = jupyter.replace_on_rerun(self.close)
         self._task: Future[None] = loop.submit(self._run())
         # Retrieve the task's exception so that asyncio does not log it twice.
         self._task.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -463,6 +464,7 @@ class ReconnectingClient:
             self._task.result(timeout=self.open_timeout + 5)
         with _clients_lock:
             _clients.discard(self)
+        self._forget_cell()
 
     def __repr__(self) -> str:
         return (

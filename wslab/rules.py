@@ -30,18 +30,23 @@ server, so that a student sees the same answer from all of them.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import hmac
+import inspect
 import ipaddress
 import re
 import secrets
 import urllib.parse
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from . import chat, handshake
+from .connection import DEFAULT_MAX_FRAGMENTS
 from .errors import HandshakeError, ServerStartError
+from .frames import DEFAULT_MAX_SIZE
 from .uri import is_loopback
 
 __all__ = [
@@ -57,6 +62,7 @@ __all__ = [
     "choose_token",
     "host_allowed",
     "hub_prefix",
+    "limits_from",
     "new_token",
     "page_url",
     "read_request",
@@ -124,7 +130,8 @@ class Limits:
             alone cannot stop an endless stream of them.
     """
 
-    max_size: int = 2**20
+    # The core's defaults, so that a server and a bare Connection agree.
+    max_size: int = DEFAULT_MAX_SIZE
     max_clients: int = 64
     max_handshaking: int = 32
     handshake_timeout: float = 10.0
@@ -133,7 +140,7 @@ class Limits:
     close_timeout: float = 3.0
     send_timeout: float = 5.0
     max_write_buffer: int = 4 * 2**20
-    max_fragments: int = 2**16
+    max_fragments: int = DEFAULT_MAX_FRAGMENTS
 
     def __post_init__(self) -> None:
         _positive("max_size", self.max_size, "2**20 (1 MiB)")
@@ -145,7 +152,43 @@ class Limits:
         _positive("close_timeout", self.close_timeout, "3.0")
         _positive("send_timeout", self.send_timeout, "5.0")
         _positive("max_write_buffer", self.max_write_buffer, "4 * 2**20 (4 MiB)")
-        _positive("max_fragments", self.max_fragments, "2**16")
+        _positive("max_fragments", self.max_fragments, str(DEFAULT_MAX_FRAGMENTS))
+
+
+def limits_from(limits: Limits | None, options: Mapping[str, Any], *, server: type) -> Limits:
+    """``limits`` (or the defaults) with the limits given one by one, as servers take them.
+
+    ``wslab.serve(max_size=2**16)`` and ``RawServer(max_clients=8)`` both
+    come here, so that both accept the same names and refuse a typo alike.
+
+    Args:
+        limits: A :class:`Limits`, or None for the defaults.
+        options: Fields of :class:`Limits` by name, e.g. ``{"max_size": 2**16}``.
+        server: The server class that took them: an unknown option is
+            compared with its own arguments too, to suggest the one meant.
+
+    Raises:
+        ServerStartError: An option that is no limit (named, with the closest
+            argument or limit), ``limits`` that is not a :class:`Limits`, or a
+            limit that is not a positive number.
+    """
+    known = sorted(f.name for f in fields(Limits))
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        arguments = [
+            name
+            for name, parameter in inspect.signature(server).parameters.items()
+            if parameter.kind is not parameter.VAR_KEYWORD
+        ]
+        close = difflib.get_close_matches(unknown[0], [*arguments, *known], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ServerStartError(
+            f"unknown option {unknown[0]!r}{hint}: {server.__name__} takes "
+            f"{', '.join(arguments)}, and the limits one by one: {', '.join(known)}"
+        )
+    if limits is not None and not isinstance(limits, Limits):
+        raise ServerStartError(f"limits must be a wslab.rules.Limits, got {limits!r}")
+    return replace(limits or Limits(), **options)
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,6 @@ _LOGGER = logging.getLogger("wslab.server")
 
 # Running servers, keyed by port: serving on a port again replaces the server.
 _registry: dict[int, Server] = {}
-# The servers each notebook cell started, with the run that started them:
-# running the cell again replaces them, even on port=0 (see wslab.jupyter).
-_by_cell: dict[object, tuple[int, list[Server]]] = {}
 _registry_lock = threading.Lock()
 
 
@@ -356,7 +353,7 @@ class Server:
         self._requested_port = rules.check_port(port)
         self.port = self._requested_port
         self.allow_remote = allow_remote
-        self.limits = _limits(limits, limit_options)
+        self.limits = rules.limits_from(limits, limit_options, server=type(self))
         self.token = rules.choose_token(token)
         self._token_chosen = token is not True
         self.origins = list(origins or ())
@@ -381,7 +378,8 @@ class Server:
         self._ws_server: websockets.asyncio.server.Server | None = None
         self._state = "new"
         self._error_printed = False
-        self._cell: object = None  # the notebook cell that started it, if any
+        # Forgets this server's stop() in its cell's list (see _replace_earlier).
+        self._forget_cell: Callable[[], None] = lambda: None
 
     # -- addresses and state -------------------------------------------------
 
@@ -454,13 +452,9 @@ class Server:
         A server that replaces one on the same port keeps its token, so that
         the links already handed out (a browser tab, a client cell) still work.
         """
-        cell = jupyter.current_cell()
         with _registry_lock:
-            earlier = _by_cell.get(cell[0]) if cell is not None else None
             old = _registry.get(self._requested_port) if self._requested_port else None
-        if cell is not None and earlier is not None and earlier[0] != cell[1]:
-            for replaced in list(earlier[1]):
-                replaced.stop()
+        self._forget_cell = jupyter.replace_on_rerun(self.stop)
         if old is not None and old is not self:
             old.stop()
             if not self._token_chosen and old.token is not None:
@@ -468,15 +462,8 @@ class Server:
                 self.policy = dataclasses.replace(self.policy, token=old.token)
 
     def _register(self) -> None:
-        cell = jupyter.current_cell()
         with _registry_lock:
             _registry[self.port] = self
-            if cell is not None:
-                run, started = _by_cell.get(cell[0], (cell[1], []))
-                if run != cell[1]:
-                    started = []
-                _by_cell[cell[0]] = (cell[1], [*started, self])
-                self._cell = cell[0]
 
     async def _start(self) -> None:
         limits = self.limits
@@ -530,11 +517,7 @@ class Server:
         with _registry_lock:
             if _registry.get(self.port) is self:
                 del _registry[self.port]
-            _, started = _by_cell.get(self._cell, (0, []))
-            if self in started:
-                started.remove(self)
-                if not started:
-                    del _by_cell[self._cell]
+        self._forget_cell()
 
     def tap(self, **options: Any) -> Tap:
         """Return a recording proxy in front of this server (see :mod:`wslab.tap`).
@@ -700,21 +683,6 @@ class Server:
         return (
             f"<table><caption style='text-align:left'><b>wslab server</b></caption>{body}</table>"
         )
-
-
-def _limits(limits: rules.Limits | None, options: dict[str, Any]) -> rules.Limits:
-    """``limits`` (or the defaults) with the limits given one by one, naming an unknown one."""
-    known = {f.name for f in dataclasses.fields(rules.Limits)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ServerStartError(
-            f"unknown option {unknown[0]!r}: wslab.serve() takes handler, host, port, path, "
-            f"token, page, origins, allow_remote, allowed_hosts, limits, and the limits "
-            f"one by one: {', '.join(sorted(known))}"
-        )
-    if limits is not None and not isinstance(limits, rules.Limits):
-        raise ServerStartError(f"limits must be a wslab.rules.Limits, got {limits!r}")
-    return dataclasses.replace(limits or rules.Limits(), **options)
 
 
 def _page(page: str | bytes | None, path: str, chat: bool) -> bytes:

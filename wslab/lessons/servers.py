@@ -25,9 +25,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import handshake, loop
+from .. import handshake, jupyter, loop
 from ..closing import serialize_close
-from ..deploy import replace_on_rerun
 from ..errors import ConnectError, HandshakeError, ProtocolError
 from ..frames import Frame, FrameDecoder, Opcode, Side, encode
 
@@ -74,7 +73,7 @@ class LessonServer:
         self._port = port
         self._running = True
         self._forget = loop.on_stop(self.stop)  # contract 3.8
-        replace_on_rerun(self.stop)
+        self._forget_cell = jupyter.replace_on_rerun(self.stop)
 
     @property
     def running(self) -> bool:
@@ -101,6 +100,7 @@ class LessonServer:
             return
         self._running = False
         self._forget()
+        self._forget_cell()
         self._close()
 
     def _close(self) -> None:
