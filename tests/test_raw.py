@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,9 +91,25 @@ def read_all(sock: socket.socket) -> bytes:
     return data
 
 
-def open_ws(server: RawServer) -> tuple[socket.socket, bytes]:
+def target(server: RawServer, path: str | None = None) -> str:
+    """The request target for ``path`` (else the WebSocket path), with the server's token.
+
+    A RawServer is private by default: a request gets in only with the token
+    that ``server.url`` carries (``?token=...``).
+    """
+    path = server.path if path is None else path
+    query = urllib.parse.urlsplit(server.url).query
+    return f"{path}{'&' if '?' in path else '?'}{query}" if query else path
+
+
+def named(url: str, name: str) -> str:
+    """``url`` with a chat name: ``?name=`` or, after a token, ``&name=``."""
+    return f"{url}{'&' if '?' in url else '?'}name={name}"
+
+
+def open_ws(server: RawServer, path: str | None = None) -> tuple[socket.socket, bytes]:
     """Do the opening handshake by hand; return the socket and any extra bytes."""
-    return open_ws_at(server.port)
+    return open_ws_at(server.port, target(server, path))
 
 
 def open_ws_at(
@@ -340,19 +357,30 @@ def test_limits_one_by_one_or_together() -> None:
         RawServer("echo", port=0, max_clients=0)
 
 
-def test_a_private_server_wants_its_token() -> None:
-    with RawServer("echo", port=0, token=True).start() as srv:
+def test_a_server_is_private_by_default_and_public_with_token_none() -> None:
+    """Issue 10: as wslab.serve, only whoever holds the link gets in."""
+    with RawServer("echo", port=0).start() as srv:
         assert "?token=" in srv.url and "?token=" in srv.page_url
-        status, _ = http_status(srv.port, handshake_bytes(srv.port))  # no token
-        assert status == 403
+        assert srv.token is not None and srv.token not in repr(srv)
+        for path in ("/chat", "/"):  # no token: neither the WebSocket nor the page
+            status, data = http_status(srv.port, handshake_bytes(srv.port, path))
+            assert status == 403 and b"token" in data, path
         with connect(srv.url, open_timeout=5) as ws:
             assert_still_serving(ws)
+        with urllib.request.urlopen(srv.page_url, timeout=5) as response:
+            assert response.status == 200
+    with RawServer("echo", port=0, token=None).start() as srv:
+        assert srv.url == f"ws://127.0.0.1:{srv.port}/chat"
+        assert srv.page_url == f"http://127.0.0.1:{srv.port}/"
+        sock, _ = open_ws_at(srv.port)
+        sock.close()
+    with RawServer("echo", port=0, token="s3cret").start() as srv:
+        assert srv.url.endswith("/chat?token=s3cret")
 
 
 def test_other_plain_http_paths_get_404(server: RawServer) -> None:
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(server.page_url + "favicon.ico", timeout=5)
-    assert info.value.code == 404
+    status, _ = http_status(server.port, plain(server, "GET", "/favicon.ico"))
+    assert status == 404
 
 
 @pytest.mark.parametrize(
@@ -370,7 +398,8 @@ def test_other_plain_http_paths_get_404(server: RawServer) -> None:
 def test_broken_handshakes_get_their_status(
     server: RawServer, headers: dict[str, str | None], status: int
 ) -> None:
-    got, data = http_status(server.port, handshake_bytes(server.port, **headers))  # type: ignore[arg-type]
+    request = handshake_bytes(server.port, target(server), **headers)  # type: ignore[arg-type]
+    got, data = http_status(server.port, request)
     assert got == status
     body = data.partition(b"\r\n\r\n")[2].decode()
     assert body.count("\n") == 1 and len(body) > 10  # a one-line reason
@@ -378,20 +407,20 @@ def test_broken_handshakes_get_their_status(
 
 def test_wrong_version_gets_426_naming_version_13(server: RawServer) -> None:
     status, data = http_status(
-        server.port, handshake_bytes(server.port, **{"Sec-WebSocket-Version": "8"})
+        server.port, handshake_bytes(server.port, target(server), **{"Sec-WebSocket-Version": "8"})
     )
     assert status == 426
     assert b"\r\nSec-WebSocket-Version: 13\r\n" in data
 
 
 def test_huge_header_block_gets_431(server: RawServer) -> None:
-    request = handshake_bytes(server.port, X_Padding="a" * 20000)
+    request = handshake_bytes(server.port, target(server), X_Padding="a" * 20000)
     status, _ = http_status(server.port, request)
     assert status == 431
 
 
 def test_websocket_on_another_path_gets_404(server: RawServer) -> None:
-    status, _ = http_status(server.port, handshake_bytes(server.port, path="/other"))
+    status, _ = http_status(server.port, handshake_bytes(server.port, target(server, "/other")))
     assert status == 404
 
 
@@ -479,11 +508,11 @@ def test_a_client_that_pings_without_reading_blocks_nobody() -> None:
     """Issue 9, 2.1: its pongs pile up, yet newcomers, broadcasts and stop() go on."""
     srv = RawServer("chat", port=0, limits=Limits(send_timeout=2.0)).start()
     try:
-        flooder, _ = open_ws_at(srv.port, "/chat?name=flooder", rcvbuf=4096)
-        with flooder, connect(srv.url + "?name=ada", open_timeout=5) as ada:
+        flooder, _ = open_ws_at(srv.port, target(srv, "/chat?name=flooder"), rcvbuf=4096)
+        with flooder, connect(named(srv.url, "ada"), open_timeout=5) as ada:
             pushed = flood_with_pings(flooder)
             assert pushed < 64 * 2**20, "the server read pings whose pongs it could not send"
-            with connect(srv.url + "?name=bob", open_timeout=5) as bob:  # 101 at once
+            with connect(named(srv.url, "bob"), open_timeout=5) as bob:  # 101 at once
                 recv_until(bob, "* bob joined")
                 bob.send("hello")
                 # The room goes on; the flooder, which read nothing for
@@ -515,7 +544,7 @@ def test_a_message_bigger_than_the_write_buffer_reaches_a_client_that_reads() ->
 def test_handshake_timeout_is_a_deadline_for_the_whole_request() -> None:
     """Issue 9, 2.3: a request sent a byte at a time is cut at the deadline (slowloris)."""
     with RawServer("echo", port=0, handshake_timeout=1.0).start() as srv:
-        request = handshake_bytes(srv.port)
+        request = handshake_bytes(srv.port, target(srv))
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
             for sent in range(len(request)):
                 with contextlib.suppress(ConnectionError):
@@ -574,7 +603,7 @@ def counted(self):
     return accept(self)
 
 socket.socket.accept = counted
-server = RawServer("echo", port=0).start()
+server = RawServer("echo", port=0, token=None).start()
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 used = len(os.listdir("/proc/self/fd"))
 resource.setrlimit(resource.RLIMIT_NOFILE, (used + 2, hard))  # room for 2 clients
@@ -636,11 +665,11 @@ def test_a_chat_member_that_never_reads_stalls_nobody() -> None:
     """Issue 9, 2.8: the room goes on at once, however long the server would wait for it."""
     limits = Limits(send_timeout=600.0)  # a stall would last ten minutes
     with RawServer("chat", port=0, limits=limits).start() as srv:
-        sleeper, _ = open_ws_at(srv.port, "/chat?name=sleeper", rcvbuf=4096)
+        sleeper, _ = open_ws_at(srv.port, target(srv, "/chat?name=sleeper"), rcvbuf=4096)
         with (
             sleeper,
-            connect(srv.url + "?name=talker", open_timeout=5, max_queue=None) as talker,
-            connect(srv.url + "?name=listener", open_timeout=5, max_queue=None) as listener,
+            connect(named(srv.url, "talker"), open_timeout=5, max_queue=None) as talker,
+            connect(named(srv.url, "listener"), open_timeout=5, max_queue=None) as listener,
         ):
             body = "x" * 65536  # 100 of them: more than the sleeper's socket buffers hold
             for i in range(100):
@@ -654,7 +683,7 @@ def test_listening_beyond_this_machine_needs_allow_remote() -> None:
     with pytest.raises(ServerStartError, match="allow_remote=True"):
         RawServer("echo", host="0.0.0.0", port=0)
     with pytest.warns(UserWarning, match="other machines"):
-        srv = RawServer("echo", host="::", port=8080, allow_remote=True)
+        srv = RawServer("echo", host="::", port=8080, allow_remote=True, token=None)
     # A server on every interface is reached on loopback, as wslab.serve() says.
     assert srv.url == "ws://[::1]:8080/chat"
     assert srv.page_url == "http://[::1]:8080/"
@@ -745,14 +774,17 @@ def test_the_server_is_strict_clean_on_every_conformance_case(server: RawServer)
 # -- HTTP: the rules of wslab.rules (issue 9, 2.7) ----------------------------------------------
 
 
-def request_with(port: int, *lines: str, method: str = "GET", path: str = "/chat") -> bytes:
+def request_with(server: RawServer, *lines: str, method: str = "GET") -> bytes:
     """The RFC's handshake with more header lines (which may repeat a header)."""
-    head = handshake_bytes(port, path).decode().replace("GET ", f"{method} ", 1)
+    head = handshake_bytes(server.port, target(server)).decode()
+    head = head.replace("GET ", f"{method} ", 1)
     return (head[:-2] + "".join(f"{line}\r\n" for line in lines) + "\r\n").encode()
 
 
-def plain(port: int, method: str, path: str = "/") -> bytes:
-    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+def plain(server: RawServer, method: str, path: str = "/") -> bytes:
+    """A plain HTTP request, with the server's token."""
+    host = f"127.0.0.1:{server.port}"
+    return f"{method} {target(server, path)} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
 def test_requests_the_rfc_refuses_get_400() -> None:
@@ -761,12 +793,12 @@ def test_requests_the_rfc_refuses_get_400() -> None:
         port = srv.port
         frame = masked(0x81, b"hello")
         refused = {
-            "two Hosts": request_with(port, f"Host: evil.example:{port}"),
-            "two Upgrades": request_with(port, "Upgrade: websocket"),
-            "Transfer-Encoding": request_with(port, "Transfer-Encoding: chunked"),
-            "NUL byte": request_with(port, "X-Name: a\0b"),
-            "a body": request_with(port, f"Content-Length: {len(frame)}") + frame,
-            "no Host": handshake_bytes(port, Host=None),  # type: ignore[arg-type]
+            "two Hosts": request_with(srv, f"Host: evil.example:{port}"),
+            "two Upgrades": request_with(srv, "Upgrade: websocket"),
+            "Transfer-Encoding": request_with(srv, "Transfer-Encoding: chunked"),
+            "NUL byte": request_with(srv, "X-Name: a\0b"),
+            "a body": request_with(srv, f"Content-Length: {len(frame)}") + frame,
+            "no Host": handshake_bytes(port, target(srv), Host=None),  # type: ignore[arg-type]
         }
         for case, request in refused.items():
             status, data = http_status(port, request)
@@ -776,24 +808,24 @@ def test_requests_the_rfc_refuses_get_400() -> None:
 
 def test_the_page_answers_get_and_head_and_only_them() -> None:
     with RawServer("echo", port=0).start() as srv:
-        status, data = http_status(srv.port, plain(srv.port, "HEAD"))
+        status, data = http_status(srv.port, plain(srv, "HEAD"))
         head, _, body = data.partition(b"\r\n\r\n")
         assert status == 200 and body == b"" and b"Content-Length: " in head
         for method in ("POST", "PUT", "OPTIONS", "DELETE"):
-            status, data = http_status(srv.port, plain(srv.port, method))
+            status, data = http_status(srv.port, plain(srv, method))
             assert status == 405 and b"\r\nAllow: GET, HEAD\r\n" in data, method
 
 
 def test_a_plain_get_on_the_websocket_path_gets_426_naming_websocket(server: RawServer) -> None:
     """RFC 9110 15.5.22: a 426 says which protocol to upgrade to."""
-    status, data = http_status(server.port, plain(server.port, "GET", "/chat"))
+    status, data = http_status(server.port, plain(server, "GET", "/chat"))
     assert status == 426 and b"\r\nUpgrade: websocket\r\n" in data
 
 
 def test_an_https_origin_is_not_the_pages_origin(server: RawServer) -> None:
     """RFC 6454: the scheme is part of the origin; the page is served over http."""
     origin = f"Origin: https://127.0.0.1:{server.port}"
-    status, _ = http_status(server.port, request_with(server.port, origin))
+    status, _ = http_status(server.port, request_with(server, origin))
     assert status == 403
 
 
@@ -802,9 +834,9 @@ def test_an_https_origin_is_not_the_pages_origin(server: RawServer) -> None:
 
 def test_chat_broadcasts_with_names_and_notices() -> None:
     with RawServer("chat", port=0).start() as srv:
-        with connect(srv.url + "?name=Ada", open_timeout=5) as ada:
+        with connect(named(srv.url, "Ada"), open_timeout=5) as ada:
             assert ada.recv(timeout=5) == "* Ada joined"
-            with connect(srv.url + "?name=Bob", open_timeout=5) as bob:
+            with connect(named(srv.url, "Bob"), open_timeout=5) as bob:
                 assert bob.recv(timeout=5) == "* Bob joined"
                 assert ada.recv(timeout=5) == "* Bob joined"
                 bob.send("hi all")
@@ -1015,7 +1047,8 @@ def test_chat_page_uses_a_url_relative_to_itself(browser: Any) -> None:
 
     from wslab.page import chat_page
 
-    with RawServer("chat", port=0, path="/proxy/8080/chat").start() as srv:
+    # Public: the proxy stand-in below serves the page without the server's token.
+    with RawServer("chat", port=0, path="/proxy/8080/chat", token=None).start() as srv:
         prefix = f"http://127.0.0.1:{srv.port}/proxy/8080/"
 
         def fulfill(route: Route) -> None:

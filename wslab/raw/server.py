@@ -84,9 +84,12 @@ class RawServer:
         allow_remote: Let other machines connect (see :func:`wslab.rules.check_bind`).
         allowed_hosts: More ``Host`` names to accept from browsers that come
             straight to the port (see :func:`wslab.rules.host_allowed`).
-        token: A secret every request must carry (``?token=...``, which
-            ``url`` and ``page_url`` include): a ``str``, ``True`` for a
-            random one, or None (the default): public, as the command line.
+        token: ``True`` (the default): a random secret that ``url`` and
+            ``page_url`` carry (``?token=...``) and every request must have,
+            so that only whoever holds the link gets in, as with
+            :func:`wslab.serve`; a ``str``: that secret; ``None``: no secret,
+            anyone on this machine may connect (what :func:`run` and the
+            command line do).
         page: HTML to serve on ``/`` instead of the chat page.
         limits: Every limit (:class:`wslab.rules.Limits`, the same for every
             wslab server): sizes, client counts, timeouts, keepalive pings.
@@ -109,7 +112,7 @@ class RawServer:
         origins: Iterable[str] | None = None,
         allow_remote: bool = False,
         allowed_hosts: Iterable[str] | None = None,
-        token: str | bool | None = None,
+        token: str | bool | None = True,
         page: str | bytes | None = None,
         limits: rules.Limits | None = None,
         **limit_options: Any,
@@ -124,7 +127,7 @@ class RawServer:
         self.policy = rules.Policy(
             path=path,
             origins=tuple(origins or ()),
-            token=rules.new_token() if token is True else token or None,
+            token=rules.choose_token(token),
             allowed_hosts=tuple(allowed_hosts or ()),
             hub_prefix=rules.hub_prefix(os.environ),
             page=page.encode() if isinstance(page, str) else page,
@@ -144,14 +147,22 @@ class RawServer:
         self._flusher: Flusher | None = None
 
     @property
+    def token(self) -> str | None:
+        """The secret every request must carry, or None for a public server."""
+        return self.policy.token
+
+    @property
     def url(self) -> str:
-        """The WebSocket URL, e.g. ``ws://127.0.0.1:8080/chat``."""
-        return rules.ws_url(self.host, self.port, self.path, self.policy.token)
+        """The WebSocket URL, with the token: ``ws://127.0.0.1:8080/chat?token=...``."""
+        return rules.ws_url(self.host, self.port, self.path, self.token)
 
     @property
     def page_url(self) -> str:
-        """The URL of the browser chat page, e.g. ``http://127.0.0.1:8080/``."""
-        return rules.page_url(self.host, self.port, self.policy.token)
+        """The link to the chat page, with the token: ``http://127.0.0.1:8080/?token=...``.
+
+        Under JupyterHub it is the proxy route, as for :func:`wslab.serve`.
+        """
+        return rules.page_url(self.host, self.port, self.token, self.policy.hub_prefix)
 
     @property
     def max_size(self) -> int:
@@ -560,19 +571,24 @@ def run(
     port: int = 8080,
     path: str = "/chat",
     *,
+    token: str | bool | None = None,
     announce: Callable[[RawServer], None] | None = None,
     **options: object,
 ) -> None:
     """Serve in the foreground until Ctrl-C (what ``wslab serve --impl raw`` does).
 
+    Like the tutorials' ``node server.js``: no token by default, so the URL
+    it prints is a bare one.
+
     Args:
+        token: As for :class:`RawServer`, but None (public) by default.
         announce: Called once the server listens, e.g. to print its URL.
-        options: The keyword arguments of :class:`RawServer`.
+        options: The other keyword arguments of :class:`RawServer`.
 
     Raises:
         ServerStartError: For a bad host or port, or a port in use.
     """
-    server = RawServer(handler, host, port, path, **options)  # type: ignore[arg-type]
+    server = RawServer(handler, host, port, path, token=token, **options)  # type: ignore[arg-type]
     server._listen()
     if announce is not None:
         announce(server)
