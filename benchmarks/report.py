@@ -46,7 +46,7 @@ def markdown(results: Results, info: dict[str, str], command: str) -> str:
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}; Python {info['python']}, "
         f"websockets {info['websockets']}, node {info['node']}; {info['date']}.",
         f"Command: `{command}`. Times in ms; ratios compare p50 with the websockets row.",
-        *(f"CPU placement, {note}." for note in results.notes),
+        *(f"{note}." for note in results.notes),
         "",
         "| Benchmark | Case | Implementation | p50 (ms) | p99 (ms) | Rate | Notes |",
         "| --- | --- | --- | ---: | ---: | ---: | --- |",

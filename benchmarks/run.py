@@ -36,6 +36,7 @@ import argparse
 import gc
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         check_interrupted()
         print(f"[{name}]", flush=True)
         gc.collect()
+        started = time.monotonic()
         try:
             steps[name]()
         except Exception as exc:
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             results.errors.append(f"{name}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
         check_interrupted()
+        results.notes.append(f"{name} took {time.monotonic() - started:.0f} s")
     command = "make bench" + (" (--quick)" if args.quick else "")
     table = report.markdown(results, info, command)
     print()

@@ -116,7 +116,7 @@ def main() -> None:
     elif kind == "raw":
         from wslab.raw import RawServer
 
-        raw = RawServer(handler, port=0, path="/chat", max_clients=2000).start()
+        raw = RawServer(handler, port=0, path="/chat", max_clients=2000, token=None).start()
         announce(raw.port)
         block_forever()
     else:
