@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 import select
 import socket
 import struct
@@ -376,6 +377,23 @@ def test_a_server_is_private_by_default_and_public_with_token_none() -> None:
         sock.close()
     with RawServer("echo", port=0, token="s3cret").start() as srv:
         assert srv.url.endswith("/chat?token=s3cret")
+
+
+def test_a_public_server_refuses_another_user_of_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rule as wslab.serve: without a token, only the owner's account gets in."""
+    from wslab import peercred
+
+    with RawServer("echo", port=0, token=None).start() as public:
+        sock, _ = open_ws(public)  # this user: welcome
+        sock.close()
+        monkeypatch.setattr(peercred, "peer_uid", lambda peer, local: os.getuid() + 1)
+        status, data = http_status(public.port, handshake_bytes(public.port))
+        assert status == 403 and b"another user of this machine" in data
+    with RawServer("echo", port=0).start() as private:  # a link shared on purpose works
+        with connect(private.url, open_timeout=5) as ws:
+            assert_still_serving(ws)
 
 
 def test_other_plain_http_paths_get_404(server: RawServer) -> None:

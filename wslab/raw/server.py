@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from .. import chat, rules
+from .. import chat, peercred, rules
 from ..closing import CloseCode
 from ..connection import Connection, Message, Pong, State
 from ..errors import ConnectionClosed, ServerStartError
@@ -132,6 +132,7 @@ class RawServer:
             hub_prefix=rules.hub_prefix(os.environ),
             page=page.encode() if isinstance(page, str) else page,
             limits=self.limits,
+            owner_uid=os.getuid(),
         )
         self.path = path
         self.peers: set[Peer] = set()
@@ -360,8 +361,12 @@ class RawServer:
                 self._reply(sock, received)  # 400 or 431: not HTTP we can answer
                 return None
             request, rest = received
+            # A public server still refuses another user of this machine.
+            peer_uid = peercred.peer_uid(address, sock.getsockname())
             with self._lock:
-                decision = rules.route(request, self.policy, clients=len(self.peers))
+                decision = rules.route(
+                    request, self.policy, clients=len(self.peers), peer_uid=peer_uid
+                )
                 if isinstance(decision, rules.Accept):
                     peer = self._new_peer(sock, address, request, decision.name)
                     self.peers.add(peer)
