@@ -150,3 +150,30 @@ class TestWheel:
             page = response.read().decode()
         assert response.status == 200
         assert "<html" in page.lower() and "WebSocket" in page
+
+
+class TestMakefile:
+    """``make lab`` gives students a lab of their own, free of instructor tools."""
+
+    def _dry_run(self, target: str) -> str:
+        if shutil.which("make") is None:
+            pytest.skip("needs make")
+        # -B: as on a fresh clone (every step shown); -n: nothing runs.
+        return _run("make", "-n", "-B", target, "ARGS=--port=9999", cwd=ROOT)
+
+    def test_lab_runs_from_its_own_venv_on_the_working_copy(self) -> None:
+        commands = self._dry_run("lab")
+        assert "-m venv --without-pip .venv-lab" in commands
+        assert "'.[test]'" not in commands  # no test extras, so no nbgrader
+        assert "working_copy" in commands and "notebooks my-work" in commands
+        assert "--ServerApp.root_dir=my-work" in commands and "--port=9999" in commands
+
+    def test_tests_run_from_the_other_venv(self) -> None:
+        assert "-e '.[test]'" in self._dry_run("test-unit")
+
+    def test_instructor_tools_only_in_extras(self) -> None:
+        project = _pyproject()["project"]
+        assert isinstance(project, dict)
+        names = {_split(r)[0] for r in project["dependencies"]}
+        assert "nbgrader" not in names
+        assert any("nbgrader" in r for r in project["optional-dependencies"]["grade"])
