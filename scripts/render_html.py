@@ -186,8 +186,12 @@ def npm_package(name: str, version: str, cache: Path = NPM_CACHE) -> Path:
     tarball = cache / done.stdout.strip().splitlines()[-1]
     with tempfile.TemporaryDirectory(dir=cache) as tmp, tarfile.open(tarball) as archive:
         archive.extractall(tmp, filter="data")
-        Path(tmp, "package").rename(unpacked)
-    tarball.unlink()
+        try:
+            Path(tmp, "package").rename(unpacked)
+        except OSError:  # another build unpacked it meanwhile
+            if not (unpacked / "package.json").exists():
+                raise
+    tarball.unlink(missing_ok=True)
     return unpacked
 
 
