@@ -38,7 +38,7 @@ from typing import Any
 from .. import chat, peercred, rules
 from ..closing import CloseCode
 from ..connection import Connection, Message, Pong, State
-from ..errors import ConnectionClosed, ServerStartError
+from ..errors import ConnectionClosed
 from ..frames import Side
 from ..handshake import Request, server_response
 from ..page import chat_page
@@ -120,7 +120,7 @@ class RawServer:
         self.handler: Handler = make_handler(handler)
         self.host = rules.check_bind(host, allow_remote)
         self.port = rules.check_port(port)
-        self.limits = _limits(limits, limit_options)
+        self.limits = rules.limits_from(limits, limit_options, server=type(self))
         if page is None:
             # The page shows a sent message once when the room sends it back.
             page = chat_page(path.lstrip("/"), chat=isinstance(self.handler, ChatHandler))
@@ -556,18 +556,6 @@ class _Keepalive:
                 self.peer.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             except ConnectionClosed:
                 pass  # Dropped meanwhile.
-
-
-def _limits(limits: rules.Limits | None, options: dict[str, Any]) -> rules.Limits:
-    """``limits`` (or the defaults), with the fields given one by one."""
-    try:
-        return dataclasses.replace(limits or rules.Limits(), **options)
-    except TypeError:
-        known = ", ".join(field.name for field in dataclasses.fields(rules.Limits))
-        raise ServerStartError(
-            f"unknown option among {sorted(options)}: RawServer takes the fields of "
-            f"wslab.rules.Limits one by one ({known}), or limits=Limits(...)"
-        ) from None
 
 
 def run(
