@@ -233,20 +233,18 @@ class Harness:
     def start(
         self, handler: str = "echo", *, handshake_timeout: float | None = None, **options: Any
     ) -> Any:
+        if handshake_timeout is not None:
+            options["handshake_timeout"] = handshake_timeout
+        # Public: these tests are about robustness, not access (tests/test_attacks.py,
+        # test_server.py and test_raw.py cover the token).
+        options.setdefault("token", None)
         if self.kind == "kernel":
             import wslab.server
 
-            if handshake_timeout is not None:
-                options["handshake_timeout"] = handshake_timeout
-            # Public, as RawServer: these tests are about robustness, not access
-            # (tests/test_attacks.py and test_server.py cover the token).
-            options.setdefault("token", None)
             server = wslab.server.serve(handler, port=0, **options)
         else:
             from wslab.raw import RawServer
 
-            if handshake_timeout is not None:
-                options["handshake_timeout"] = handshake_timeout
             server = RawServer(handler, port=0, **options).start()
         self.servers.append(server)
         return server
