@@ -13,10 +13,12 @@ import websockets.asyncio.client
 from _util import wait_until
 
 import wslab
-from wslab import deploy, scale
+import wslab.server
+from wslab import deploy, lessons, scale
 from wslab.handlers import Chat
 from wslab.reconnect import ReconnectingClient
 from wslab.scale import LocalBus, ResumableChat, ValkeyBus
+from wslab.traffic import Kind
 
 
 @pytest.fixture
@@ -145,25 +147,25 @@ class TestSlowConsumer:
         finally:
             server.stop()
 
-    def test_a_sequential_broadcast_stalls_everyone(self) -> None:
-        members: set[object] = set()
-
-        async def sequential(ws: object) -> None:
-            members.add(ws)
-            try:
-                async for message in ws:  # type: ignore[attr-defined]
-                    for other in list(members):
-                        await other.send(message)  # type: ignore[attr-defined]
-            finally:
-                members.discard(ws)
-
-        server = wslab.serve(sequential, port=0, close_timeout=0.5)  # stop() drops it sooner
+    def test_a_sequential_broadcast_stalls_everyone_and_still_stops_at_once(self) -> None:
+        """Lesson 09's stuck room. Its stop() must not wait out close_timeout for
+        the sender, whose handler failed on the slow member while websockets had
+        stopped reading its socket (so its reset is never seen)."""
+        # A close_timeout longer than stop()'s own patience: waiting it out
+        # would leave a connection open when stop() returns.
+        close_timeout = wslab.server.START_TIMEOUT * 3
+        server = wslab.serve(lessons.sequential_broadcast(), port=0, close_timeout=close_timeout)
         try:
             result = scale.measure_slow_consumer(server, messages=120, size=64 * 1024)
             assert result.delivered < result.sent and result.dropped_at is None
             assert result.queue == []  # no per-member queue to sample
         finally:
             server.stop()
+        connects, closes = (
+            {r.connection for r in server.recorder.records if r.kind is kind}
+            for kind in (Kind.CONNECT, Kind.TCP_CLOSE)
+        )
+        assert len(connects) == 3 and closes == connects  # the slow, the fast, the sender
 
 
 class TestAcrossProcesses:

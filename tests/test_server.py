@@ -630,6 +630,45 @@ def test_stop_does_not_hang_on_a_client_that_never_reads(start: Callable[..., Se
         flood.close()
 
 
+def test_stop_drops_at_once_a_client_whose_handler_stopped_reading(
+    start: Callable[..., Server],
+) -> None:
+    """A handler busy elsewhere leaves its client's messages unread; past a few,
+    websockets stops reading that socket, so the client's Close frame (or its
+    reset) can never be read and the closing handshake cannot finish. stop()
+    sends it 1001 and drops it at once (RFC 6455 7.1.1), not close_timeout
+    later: when stop() returns, it is gone."""
+    connections: list[Any] = []
+
+    async def busy_elsewhere(ws: Any) -> None:
+        connections.append(ws)
+        await ws.wait_closed()  # reads nothing, returns once TCP is gone
+
+    # A close_timeout longer than stop()'s own patience: waiting it out would
+    # leave the connection open when stop() returns.
+    server = start(busy_elsewhere, close_timeout=wslab.server.START_TIMEOUT * 3)
+    client = RawClient(server)
+    try:
+        assert client.handshake().status == 101
+        for n in range(200):  # far more than websockets queues before it stops reading
+            client.send_frame(Frame(Opcode.TEXT, f"message {n}".encode()))
+        wait_until(
+            lambda: connections and not connections[0].transport.is_reading(),
+            what="websockets stops reading what the handler does not take",
+        )
+        server.stop()
+        connect, closed = (
+            [r for r in server.recorder.records if r.kind is kind]
+            for kind in (Kind.CONNECT, Kind.TCP_CLOSE)
+        )
+        assert len(connect) == len(closed) == 1
+        assert closed[0].text == "closed by the server: code 1001"
+        assert port_is_free(server.port)
+        assert close_code(client.frames_until_close()) == 1001  # it was told why
+    finally:
+        client.close()
+
+
 # -- issue #9 section 2: each failure, now held --------------------------------------
 
 

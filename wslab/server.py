@@ -501,10 +501,10 @@ class Server:
         if ws_server is not None:
             if loop.in_loop_thread():
                 # Called from a handler: closing waits for handlers, this one included.
-                ws_server.close()
+                _begin_closing(ws_server, self._handshaking)
             else:
                 try:
-                    loop.run_sync(_close(ws_server, self.limits.close_timeout), START_TIMEOUT)
+                    loop.run_sync(self._close(ws_server), START_TIMEOUT)
                 except LoopBlockedError as error:
                     raise LoopBlockedError(
                         f"cannot stop the server on port {self.port}, which keeps its port: "
@@ -518,6 +518,23 @@ class Server:
             if _registry.get(self.port) is self:
                 del _registry[self.port]
         self._forget_cell()
+
+    async def _close(self, ws_server: websockets.asyncio.server.Server) -> None:
+        """Close every connection, and drop those that cannot close in time.
+
+        A client that never reads can leave our Close frame stuck behind its
+        unread data: after ``close_timeout`` its TCP connection is aborted
+        (RFC 6455 7.1.1), so a cell that stops a server never hangs.
+        """
+        _begin_closing(ws_server, self._handshaking)
+        try:
+            async with asyncio.timeout(self.limits.close_timeout + 0.5):
+                await ws_server.wait_closed()
+        except TimeoutError:
+            for connection in list(ws_server.all_connections):
+                connection.transport.abort()
+            async with asyncio.timeout(self.limits.close_timeout):
+                await ws_server.wait_closed()
 
     def tap(self, **options: Any) -> Tap:
         """Return a recording proxy in front of this server (see :mod:`wslab.tap`).
@@ -696,22 +713,30 @@ def _page(page: str | bytes | None, path: str, chat: bool) -> bytes:
     raise ServerStartError(f"page must be HTML as a str or bytes, got {type(page).__name__}")
 
 
-async def _close(ws_server: websockets.asyncio.server.Server, close_timeout: float) -> None:
-    """Stop listening, close connections with 1001, and drop any that hang.
+def _begin_closing(
+    ws_server: websockets.asyncio.server.Server, handshaking: Iterable[ServerConnection]
+) -> None:
+    """Stop listening and start closing every connection with 1001 (going away).
 
-    A client that never reads can leave a Close frame stuck behind its unread
-    data; after ``close_timeout`` its TCP connection is aborted (7.1.1), so a
-    cell that stops a server never hangs.
+    websockets runs the closing handshake of every open connection. Two kinds
+    of connection could only make it wait, so they are dropped at once:
+
+    * one still in its opening handshake: a stopping server has nothing to
+      serve it;
+    * one whose reading is paused: its handler took none of the messages
+      websockets queued, so the client's Close frame, or its reset, waits
+      unread behind them and the closing handshake cannot finish. It gets
+      our Close frame first, so that it knows why.
     """
-    ws_server.close()
-    try:
-        async with asyncio.timeout(close_timeout + 0.5):
-            await ws_server.wait_closed()
-    except TimeoutError:
-        for connection in list(ws_server.all_connections):
+    for connection in list(handshaking):
+        connection.transport.abort()
+    for connection in list(ws_server.all_connections):
+        if not connection.transport.is_reading():
+            if connection.protocol.state is State.OPEN:
+                connection.protocol.send_close(CloseCode.GOING_AWAY)
+                connection.send_data()
             connection.transport.abort()
-        async with asyncio.timeout(close_timeout):
-            await ws_server.wait_closed()
+    ws_server.close()
 
 
 def _close_text(ws: ServerConnection) -> str:
