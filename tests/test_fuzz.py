@@ -317,7 +317,9 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[Any]:
     else:
         from wslab.raw import RawServer
 
-        server = RawServer("echo", port=0, max_size=MAX_SIZE, handshake_timeout=5).start()
+        server = RawServer(
+            "echo", port=0, max_size=MAX_SIZE, handshake_timeout=5, token=None
+        ).start()
     try:
         yield server
     finally:

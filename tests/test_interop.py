@@ -305,7 +305,7 @@ def test_wsproto_client_with_raw_server() -> None:
             assert data or any(isinstance(e, until) for e in received), "connection closed"
         return received
 
-    with RawServer("echo", port=0).start() as server:
+    with RawServer("echo", port=0, token=None).start() as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             ws = WSConnection(ConnectionType.CLIENT)
             host = f"127.0.0.1:{server.port}"
