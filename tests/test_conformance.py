@@ -530,3 +530,15 @@ class TestReport:
 
     def test_every_case_kind_is_a_case(self) -> None:
         assert all(isinstance(case, Case | HandshakeCase) for case in CASES)
+
+
+def test_a_private_servers_token_never_shows_in_a_report() -> None:
+    """The report and each case's details hide the token of the URL they were given."""
+    from wslab.raw import RawServer
+
+    with RawServer("echo", port=0).start() as server:
+        assert server.token and server.token in server.url
+        report = conformance.run(server.url, cases=["1.1.1", "10.1"])
+    shown = [str(report), repr(report), report._repr_html_()]
+    shown += [str(result) + result._repr_html_() for result in report.results]
+    assert report.ok and not any(server.token in text for text in shown)

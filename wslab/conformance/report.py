@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..rules import redact
 from .cases import CATEGORIES, AnyCase, Case
 from .grading import Grade, Verdict
 
@@ -73,7 +74,7 @@ class CaseResult:
         )
         lines.append(f"  Took:     {self.duration:.2f} s")
         lines.append("  Wire log:")
-        lines += ["    " + line.replace("\n", "\n    ") for line in self.log]
+        lines += ["    " + redact(line).replace("\n", "\n    ") for line in self.log]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -160,7 +161,9 @@ class Report:
     def summary(self) -> str:
         """One line: how many cases, of each grade, in how long."""
         counts = ", ".join(f"{count} {grade}" for grade, count in self.counts.items())
-        return f"{len(self.results)} cases against {self.url}: {counts} ({self.duration:.1f} s)"
+        # A private server's URL carries its token: never print it into a notebook.
+        where = redact(self.url)
+        return f"{len(self.results)} cases against {where}: {counts} ({self.duration:.1f} s)"
 
     # -- showing ------------------------------------------------------------------
 
