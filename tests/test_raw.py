@@ -1101,3 +1101,19 @@ def test_chat_page_is_self_contained_and_escapes_the_path() -> None:
     tricky = chat_page("x</script><script>alert(1)").decode()
     assert "x</script>" not in tricky
     assert 'const WS_PATH = "x\\u003c/script>\\u003cscript>alert(1)";' in tricky
+
+
+def test_a_raw_clients_repr_and_errors_hide_the_token() -> None:
+    """A private server's token is a password: reprs and messages must not print it."""
+    with RawServer("echo", port=0).start() as server:
+        assert server.token
+        client = RawClient.connect(server.url)
+        try:
+            assert server.token not in repr(client)
+        finally:
+            client.close()
+        wrong = server.url.replace(server.token, "x" * len(server.token))
+        with pytest.raises(HandshakeError) as refused:
+            RawClient.connect(wrong)
+        assert "x" * len(server.token) not in str(refused.value)
+        assert "403" in str(refused.value)

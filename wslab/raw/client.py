@@ -28,6 +28,7 @@ from ..connection import CloseReceived, Connection, Failed, Message, Pong, State
 from ..errors import ConnectionClosed, HandshakeError
 from ..frames import DEFAULT_MAX_SIZE, Frame, Side
 from ..handshake import Request, Response, check_response, client_request, new_key
+from ..rules import redact
 from ..uri import parse_uri
 from ._sockets import CHUNK, no_delay
 from .heads import read_head
@@ -113,7 +114,8 @@ class RawClient:
             sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
         except ConnectionRefusedError:
             raise ConnectionRefusedError(
-                f"no server at {url}: is it running? start one with wslab.serve() or `wslab serve`"
+                f"no server at {redact(url)}: is it running? start one with wslab.serve() "
+                "or `wslab serve`"
             ) from None
         except TimeoutError:
             raise TimeoutError(
@@ -132,7 +134,10 @@ class RawClient:
         except HandshakeError as error:
             sock.close()
             reason = _with_server_reason(error, response)
-            raise HandshakeError(f"handshake with {url} failed: {reason}", error.status) from None
+            where = redact(url)
+            raise HandshakeError(
+                f"handshake with {where} failed: {reason}", error.status
+            ) from None
         except BaseException:
             sock.close()
             raise
@@ -140,7 +145,8 @@ class RawClient:
         return cls(sock, url, request, response, rest, max_size=max_size, mask_key=mask_key)
 
     def __repr__(self) -> str:
-        return f"<RawClient {self.url} {self.connection.state.value}>"
+        # A private server's URL carries its token: keep it out of saved notebooks.
+        return f"<RawClient {redact(self.url)} {self.connection.state.value}>"
 
     def __enter__(self) -> RawClient:
         return self
@@ -280,9 +286,11 @@ def _read_response(sock: socket.socket, url: str, timeout: float) -> tuple[Respo
     try:
         head, rest = read_head(sock, url)
     except ConnectionResetError:
-        raise HandshakeError(f"{url} closed the connection without answering") from None
+        raise HandshakeError(f"{redact(url)} closed the connection without answering") from None
     except TimeoutError:
-        raise TimeoutError(f"{url} did not answer the handshake within {timeout} s") from None
+        raise TimeoutError(
+            f"{redact(url)} did not answer the handshake within {timeout} s"
+        ) from None
     response = Response.parse(head)
     if response.status != 101:
         # An error answer explains itself in its body: keep it for the message.
