@@ -526,6 +526,33 @@ def test_chat_names_notices_and_binary(start: Callable[..., Server]) -> None:
         assert alice.recv(timeout=5) == "* Bob left"
 
 
+def test_chat_records_every_delivery(start: Callable[..., Server]) -> None:
+    """The chat writes to all members at once, not through ws.send(): each
+    delivery is still in the server's traffic log, one record per member."""
+    server = start("chat")
+    with ws_connect(named(server, "Ann")) as ann, ws_connect(named(server, "Bo")) as bo:
+        assert ann.recv(timeout=5) == "* Ann joined"
+        assert ann.recv(timeout=5) == bo.recv(timeout=5) == "* Bo joined"
+        ann.send("hi")
+        assert ann.recv(timeout=5) == bo.recv(timeout=5) == "Ann: hi"
+        bo.send(b"\x00\x01")  # binary: to everyone else
+        assert ann.recv(timeout=5) == b"\x00\x01"
+    sent = [
+        (r.connection, r.data, r.text)
+        for r in server.recorder.records
+        if r.kind is Kind.MESSAGE and r.direction is Direction.TO_CLIENT
+    ]
+    ann_id, bo_id = sent[0][0], sent[2][0]  # the join notices
+    assert sent[:6] == [
+        (ann_id, b"* Ann joined", "text '* Ann joined'"),
+        (ann_id, b"* Bo joined", "text '* Bo joined'"),
+        (bo_id, b"* Bo joined", "text '* Bo joined'"),
+        (ann_id, b"Ann: hi", "text 'Ann: hi'"),
+        (bo_id, b"Ann: hi", "text 'Ann: hi'"),
+        (ann_id, b"\x00\x01", "binary, 2 bytes: 00 01"),
+    ]  # then perhaps "* Bo left" to Ann, if she was still there
+
+
 def test_chat_rooms_do_not_mix(start: Callable[..., Server]) -> None:
     one, two = start("chat"), start("chat")
     with ws_connect(named(one, "A")) as a, ws_connect(named(two, "B")) as b:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -41,6 +42,14 @@ class TestRecord:
         with pytest.raises(AttributeError):
             record(1).text = "changed"  # type: ignore[misc]
 
+    def test_copies_for_one_message_sent_to_many(self) -> None:
+        original = record(1)
+        copies = original.copies([4, 5])
+        assert copies == [replace(original, connection=4), replace(original, connection=5)]
+        assert original.connection == 1  # unchanged
+        with pytest.raises(AttributeError):
+            copies[0].text = "changed"  # type: ignore[misc]
+
 
 class TestRecorder:
     def test_keeps_records_in_order(self) -> None:
@@ -48,6 +57,14 @@ class TestRecorder:
         for n in range(5):
             recorder.add(record(n))
         assert [r.text for r in recorder.records] == ["#0", "#1", "#2", "#3", "#4"]
+
+    def test_add_all_is_add_for_each(self) -> None:
+        recorder = Recorder(limit=3)
+        seen: list[str] = []
+        recorder.subscribe(lambda r: seen.append(r.text))
+        recorder.add_all([record(n) for n in range(5)])
+        assert seen == ["#0", "#1", "#2", "#3", "#4"]
+        assert [r.text for r in recorder.records] == ["#2", "#3", "#4"]
 
     def test_limit_drops_the_oldest(self) -> None:
         recorder = Recorder(limit=3)

@@ -26,32 +26,34 @@ The chat's rules (names, notices, the ``/name`` command) live in
 :mod:`wslab.chat`, shared with the raw server's chat; this module only
 delivers what :class:`wslab.chat.Room` decides.
 
+Delivery, as websockets' own ``broadcast()``: a message goes straight into
+each member's write buffer, in one loop, without a task per member. The
+write buffer is the member's queue (what a browser calls ``bufferedAmount``):
+``websockets`` empties it into the socket as fast as the client reads.
+
 Backpressure policy (what happens to a client that never reads): the chat
-never waits for one slow client while delivering to the others. Each client
-has its own outgoing queue, drained by its own writer task; ``websockets``
-pauses that writer when the socket's write buffer is full (``write_limit``).
-When more than ``max_pending`` bytes (``Limits.max_write_buffer``, 4 MiB)
-wait in one client's queue, that client is closed with code 1008 (policy
-violation, RFC 6455 section 7.4.1) and the reason ``too slow: not reading
-messages``.
+never waits for one slow client while delivering to the others. When a
+message would make more than ``max_pending`` bytes (``Limits.max_write_buffer``,
+4 MiB) wait for one client, that client gets no more messages and is closed
+with code 1008 (policy violation, RFC 6455 section 7.4.1) and the reason
+``too slow: not reading messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed as WebSocketsClosed
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import State
 
 from . import chat
 from .closing import CloseCode
 from .rules import Limits
 
-__all__ = ["AsyncHandler", "Chat", "close_or_abort", "echo", "resolve"]
+__all__ = ["AsyncHandler", "Chat", "close_or_abort", "echo", "resolve", "send_now"]
 
 #: What ``wslab.serve(handler=...)`` accepts once names are resolved: an
 #: ``async def handler(ws)`` (the raw server's handlers are classes instead).
@@ -69,12 +71,15 @@ async def echo(ws: ServerConnection) -> None:
 
 @dataclass(eq=False)
 class _Member:
-    """One chat participant and its outgoing queue."""
+    """One chat participant."""
 
     ws: ServerConnection
-    queue: asyncio.Queue[str | bytes | None] = field(default_factory=asyncio.Queue)
-    pending: int = 0
     dropped: bool = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes waiting for this member: its write buffer, not yet in the socket."""
+        return self.ws.transport.get_write_buffer_size()
 
 
 class Chat:
@@ -102,22 +107,20 @@ class Chat:
         return list(self.room.names.values())
 
     async def __call__(self, ws: ServerConnection) -> None:
-        member = _Member(ws)
-        self.members[ws] = member
-        writer = asyncio.create_task(self._write(member))
-        self._deliver(self.room.join(ws, ws.request.path if ws.request is not None else ""))
+        self.members[ws] = _Member(ws)
+        joined = self.room.join(ws, ws.request.path if ws.request is not None else "")
+        # Names first: the members may look at server.clients as soon as they hear.
         _set_client_name(ws, self.room.names[ws])
+        self._deliver(joined)
         try:
             async for message in ws:
-                self._deliver(self.room.receive(ws, message))
+                delivery = self.room.receive(ws, message)
                 if isinstance(message, str) and message.startswith(chat.NAME_COMMAND):
                     _set_client_name(ws, self.room.names[ws])
+                self._deliver(delivery)
         finally:
             del self.members[ws]
-            member.queue.put_nowait(None)  # tells the writer to finish
             self._deliver(self.room.leave(ws))
-            with contextlib.suppress(WebSocketsClosed):
-                await writer
 
     def _deliver(self, delivery: chat.Delivery | None) -> None:
         if delivery is not None:
@@ -126,31 +129,51 @@ class Chat:
             self.broadcast(delivery.message, skip)
 
     def broadcast(self, message: str | bytes, skip: _Member | None = None) -> None:
-        """Queue ``message`` for every member (but ``skip``); never waits."""
-        size = len(message)
-        for member in list(self.members.values()):
-            if member is skip or member.dropped:
-                continue
-            if member.pending + size > self.max_pending:
-                # Why close instead of waiting: one client that never reads
-                # must not stall the room, nor grow the server's memory.
-                member.dropped = True
-                member.queue.put_nowait(None)
-                task = asyncio.create_task(_drop(member.ws))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                continue
-            member.pending += size
-            member.queue.put_nowait(message)
+        """Send ``message`` to every member (but ``skip``) now; never waits."""
+        data = message.encode() if isinstance(message, str) else message
+        recipients = [
+            member.ws
+            for member in self.members.values()
+            if member is not skip and self._can_send(member, len(data))
+        ]
+        send_now(recipients, data, text=isinstance(message, str))
 
-    async def _write(self, member: _Member) -> None:
-        """Send a member's queued messages in order, one at a time."""
-        while (message := await member.queue.get()) is not None:
-            member.pending -= len(message)
-            try:
-                await member.ws.send(message)
-            except WebSocketsClosed:
-                return
+    def send_to(self, member: _Member, message: str) -> None:
+        """Send ``message`` to one member now, under the same policy."""
+        data = message.encode()
+        if self._can_send(member, len(data)):
+            send_now([member.ws], data, text=True)
+
+    def _can_send(self, member: _Member, size: int) -> bool:
+        """Whether ``size`` more bytes may go to ``member`` now.
+
+        Not to a member that is leaving. A member for which more than
+        ``max_pending`` bytes would wait is closed with 1008 instead.
+        """
+        if member.dropped or member.ws.protocol.state is not State.OPEN:
+            return False
+        if member.pending + size <= self.max_pending:
+            return True
+        # Why close instead of waiting: one client that never reads must not
+        # stall the room, nor grow the server's memory.
+        member.dropped = True
+        task = asyncio.create_task(_drop(member.ws))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return False
+
+
+def send_now(connections: list[ServerConnection], data: bytes, *, text: bool) -> None:
+    """Write a message to every connection at once: websockets' own ``broadcast()``.
+
+    It writes without waiting (no backpressure: :class:`Chat` checks each
+    member's write buffer first). A wslab server records each delivery, as it
+    does what ``ws.send()`` sends, so the traffic log misses nothing.
+    """
+    broadcast(connections, data, text=text)
+    server = getattr(connections[0], "wslab_server", None) if connections else None
+    if server is not None:
+        server.record_sent(connections, data, text=text)
 
 
 async def close_or_abort(

@@ -265,7 +265,7 @@ class ResumableChat(Chat):
     """The chat of :mod:`wslab.handlers`, with ids, history and resume.
 
     Names and notices follow :mod:`wslab.chat` (``self.room``); delivery keeps the chat's
-    backpressure policy (one queue per member, 1008 for a member that does
+    backpressure policy (no member waits for another, 1008 for a member that does
     not read). Every event goes through the bus, which numbers it.
 
     Args:
@@ -319,7 +319,6 @@ class ResumableChat(Chat):
         notice = self.room.join(ws, path)
         _set_client_name(ws, self.room.names[ws])
         member = await self._catch_up(ws, last_id_from_path(path))
-        writer = asyncio.create_task(self._write(member))
         try:
             await self.bus.publish({"type": "notice", "text": notice.message})
             async for message in ws:
@@ -327,21 +326,18 @@ class ResumableChat(Chat):
                     await self._receive(ws, member, message)
         finally:
             self.members.pop(ws, None)
-            member.queue.put_nowait(None)  # tells the writer to finish
             leave = self.room.leave(ws)
             if leave is not None and self._draining is None:
                 with contextlib.suppress(Exception):
                     await self.bus.publish({"type": "notice", "text": leave.message})
-            with contextlib.suppress(ConnectionClosed):
-                await writer
 
     async def _catch_up(self, ws: ServerConnection, last_id: int | None) -> _Member:
-        """Queue the history after ``last_id``, then make ``ws`` a live member.
+        """Send the history after ``last_id``, then make ``ws`` a live member.
 
         First a ``{"type": "welcome", "last_id": N}``: for a new client (no
         ``last_id``), the id it may resume from even before its first event. Live
-        events that arrive meanwhile are buffered and queued after, skipping
-        ids already queued: nothing lost, nothing twice.
+        events that arrive meanwhile are buffered and sent after, skipping
+        ids already sent: nothing lost, nothing twice.
         """
         member = _Member(ws)
         # A resuming client starts where it asked; a new one where this process is.
@@ -349,7 +345,7 @@ class ResumableChat(Chat):
         welcome: Envelope = {"type": "welcome", "last_id": start}
         if self.label:
             welcome["server"] = self.label  # which process: for the lessons' tables
-        self._queue(member, json.dumps(welcome))
+        self.send_to(member, json.dumps(welcome))
         if last_id is None:
             self.members[ws] = member  # no await since last_delivered: exact
             return member
@@ -359,17 +355,13 @@ class ResumableChat(Chat):
         finally:
             del self._joining[ws]
         for text in texts:
-            self._queue(member, text)
+            self.send_to(member, text)
             newest = max(newest, _id_of(text))
         for event_id, text in joining.events:
             if event_id > newest:
-                self._queue(member, text)
+                self.send_to(member, text)
         self.members[ws] = member  # no await since the history: no event missed
         return member
-
-    def _queue(self, member: _Member, text: str) -> None:
-        member.pending += len(text)
-        member.queue.put_nowait(text)
 
     async def _receive(self, ws: ServerConnection, member: _Member, message: str) -> None:
         event = parse_envelope(message)
@@ -388,7 +380,7 @@ class ResumableChat(Chat):
                 body["ref"] = ref
             event_id = await self.bus.publish(body, ref)
         if ref is not None and not member.dropped:
-            self._queue(member, json.dumps({"type": "ack", "ref": ref, "id": event_id}))
+            self.send_to(member, json.dumps({"type": "ack", "ref": ref, "id": event_id}))
 
     async def drain(self, code: int = 1012, reason: str = "service restart") -> None:
         """Close every member with ``code`` (1001 going away, 1012 service restart).
