@@ -27,21 +27,91 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+from websockets.sync.server import Server as WebsocketsServer
+from websockets.sync.server import ServerConnection, serve
 
-__all__ = ["CliTarget", "KernelTarget", "Target", "cli_server", "kernel_server", "local_server"]
+__all__ = [
+    "RFC_ACCEPT",
+    "RFC_KEY",
+    "CliTarget",
+    "KernelTarget",
+    "Target",
+    "cli_server",
+    "kernel_server",
+    "local_server",
+    "port_is_free",
+    "request_bytes",
+    "websockets_sync_server",
+]
 
 #: How long a fresh client may wait for the handshake, and then for its answer.
 ANSWER_WITHIN = 1.0
+
+#: The sample key of RFC 6455 section 1.3 and the answer it must get.
+RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def request_bytes(port: int, path: str = "/chat", *, extra: str = "", drop: str = "") -> bytes:
+    """The client handshake of RFC 6455 section 1.3, by hand (independent of wslab's core).
+
+    Args:
+        port: The server's port, for ``Host``.
+        path: The request target, with the token of a private server.
+        extra: More header lines, each ending with CRLF.
+        drop: A header to leave out, e.g. ``"Sec-WebSocket-Key"``.
+    """
+    headers = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": RFC_KEY,
+        "Sec-WebSocket-Version": "13",
+    }
+    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items() if k != drop]
+    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
+
+
+@contextlib.contextmanager
+def websockets_sync_server(
+    handler: Callable[[ServerConnection], None], **options: Any
+) -> Iterator[WebsocketsServer]:
+    """The websockets library's sync server (an independent implementation) on a
+    free port of 127.0.0.1, served by a thread; ``options`` go to its ``serve()``."""
+    with serve(handler, "127.0.0.1", 0, **options) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind ``port`` now (with SO_REUSEADDR, as servers do).
+
+    Without SO_REUSEADDR, connections in TIME_WAIT would keep it busy for a minute.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

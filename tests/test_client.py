@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _servers import websockets_sync_server
 from _util import wait_until
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 import wslab
 import wslab.handshake
@@ -48,14 +49,8 @@ def independent() -> Iterator[tuple[str, list[tuple[int | None, str | None]]]]:
             ws.send(message)
         closes.append((ws.close_code, ws.close_reason))
 
-    with serve(handler, "127.0.0.1", 0, compression=None) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/", closes
-        finally:
-            server.shutdown()
-            thread.join(5)
+    with websockets_sync_server(handler, compression=None) as server:
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/", closes
 
 
 def test_send_recv_messages_and_ready_state(echo: Server) -> None:

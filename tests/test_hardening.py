@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _servers import RFC_ACCEPT, request_bytes
 from websockets.sync.client import connect as ws_connect
 
 from wslab import loop, rules
@@ -37,9 +38,6 @@ from wslab.errors import ServerStartError
 
 KINDS = ["kernel", "raw"]
 
-#: The sample key of RFC 6455 section 1.3 and the answer it must get.
-RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 #: The masking key of the examples in RFC 6455 section 5.7.
 RFC_MASK = bytes.fromhex("37fa213d")
 
@@ -66,19 +64,6 @@ def client_frame(
         len(payload), "big"
     )
     return header + RFC_MASK + masked
-
-
-def request_bytes(port: int, path: str = "/chat", *, extra: str = "", drop: str = "") -> bytes:
-    """The client handshake of RFC 6455 section 1.3, with headers added or removed."""
-    headers = {
-        "Host": f"127.0.0.1:{port}",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": RFC_KEY,
-        "Sec-WebSocket-Version": "13",
-    }
-    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items() if k != drop]
-    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 
 def read_http_response(

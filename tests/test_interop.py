@@ -15,16 +15,16 @@ import queue
 import select
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _servers import websockets_sync_server
 from test_cli import serving
 from test_raw import MALFORMED, close_code_of, masked, open_ws, read_all
 from websockets.sync.client import connect
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 import wslab.server
 from wslab.errors import HandshakeError
@@ -65,14 +65,8 @@ def websockets_server() -> Iterator[tuple[str, Closes]]:
     def handler(ws: ServerConnection) -> None:
         websockets_handler(ws, closes)
 
-    with serve(handler, "127.0.0.1", 0) as server:
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/chat", closes
-        finally:
-            server.shutdown()
-            thread.join(10)
+    with websockets_sync_server(handler) as server:
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/chat", closes
 
 
 def test_raw_client_talks_to_websockets_server(
@@ -115,17 +109,11 @@ def test_raw_client_reports_a_refused_handshake() -> None:
     def refuse(connection: ServerConnection, request: Any) -> Any:
         return connection.respond(403, "Forbidden by the test\n")
 
-    with serve(lambda ws: None, "127.0.0.1", 0, process_request=refuse) as server:
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        try:
-            url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
-            with pytest.raises(HandshakeError, match=r"403.*Forbidden by the test") as info:
-                RawClient.connect(url)
-            assert info.value.status == 403
-        finally:
-            server.shutdown()
-            thread.join(10)
+    with websockets_sync_server(lambda ws: None, process_request=refuse) as server:
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        with pytest.raises(HandshakeError, match=r"403.*Forbidden by the test") as info:
+            RawClient.connect(url)
+        assert info.value.status == 403
 
 
 # -- the malformed frames of test_raw, against wslab.serve (websockets) -------------

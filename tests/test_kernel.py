@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from _kernel import Kernel
+from _servers import port_is_free
 from websockets.sync.client import connect
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
@@ -23,17 +24,6 @@ def kernel() -> Iterator[Kernel]:
     """One kernel for the module: start-ups are the slow part."""
     with Kernel() as k:
         yield k
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a server could bind ``port`` now (SO_REUSEADDR, as servers do)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def cell(code: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _servers import port_is_free
 from _util import wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -70,20 +71,6 @@ def target(server: Server) -> str:
     """The request target of the server's WebSocket URL: its path and token."""
     parts = urllib.parse.urlsplit(server.url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a server could bind ``port`` now (with SO_REUSEADDR, as servers do).
-
-    Without SO_REUSEADDR, connections in TIME_WAIT would keep it busy for a minute.
-    """
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 class RawClient:

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _servers import websockets_sync_server
 from _util import launch_chromium
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as WSRequest
 from websockets.sync.client import connect
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import Server, ServerConnection
 
 from wslab.closing import serialize_close
 from wslab.errors import ServerStartError
@@ -50,14 +51,8 @@ def _page(connection: ServerConnection, request: WSRequest) -> object:
 @pytest.fixture
 def upstream() -> Iterator[Server]:
     """A websockets echo server on a free port, in a thread."""
-    with serve(_echo, "127.0.0.1", 0, process_request=_page) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield server
-        finally:
-            server.shutdown()
-            thread.join(5)
+    with websockets_sync_server(_echo, process_request=_page) as server:
+        yield server
 
 
 @pytest.fixture
@@ -173,23 +168,58 @@ def test_compressed_frames_are_shown_inflated(tap: Tap) -> None:
         assert f"compressed to {len(record.frame.payload)} bytes" in record.text
 
 
-def _raw_server(listener: socket.socket, script: bytes, expect: int, received: bytearray) -> None:
-    """Accept one connection; after the request head, send ``script``.
+class _ScriptedServer:
+    """A server for one connection on a free port: after the request head it
+    sends ``script``, reads ``expect`` more bytes, closes TCP first (as a
+    server should, 7.1.1) and reads until the client closes too.
 
-    Then read ``expect`` more bytes, close TCP first (as a server should,
-    7.1.1), and read until the client closes too.
+    Attributes:
+        port: Its port.
+        received: Every byte it received.
     """
-    conn, _ = listener.accept()
-    with conn:
-        while b"\r\n\r\n" not in received:
-            received += conn.recv(4096)
-        head_end = received.index(b"\r\n\r\n") + 4
-        conn.sendall(script)
-        while len(received) < head_end + expect:
-            received += conn.recv(4096)
-        conn.shutdown(socket.SHUT_WR)
-        while chunk := conn.recv(4096):
-            received += chunk
+
+    def __init__(self, script: bytes, expect: int = 0) -> None:
+        self.received = bytearray()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, args=(script, expect))
+        self._thread.start()
+
+    def _serve(self, script: bytes, expect: int) -> None:
+        received = self.received
+        conn, _ = self._listener.accept()
+        with conn:
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(4096)
+            head_end = received.index(b"\r\n\r\n") + 4
+            conn.sendall(script)
+            while len(received) < head_end + expect:
+                received += conn.recv(4096)
+            conn.shutdown(socket.SHUT_WR)
+            while chunk := conn.recv(4096):
+                received += chunk
+
+    def join(self) -> None:
+        """Wait until it has closed its connection."""
+        self._thread.join(5)
+
+    def __enter__(self) -> _ScriptedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+        self.join()
+
+
+def _exchange(port: int, request: bytes, *, piece: int = 65536) -> bytes:
+    """Send ``request`` to ``port`` in pieces of ``piece`` bytes; read until it closes."""
+    got = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        for i in range(0, len(request), piece):
+            client.sendall(request[i : i + piece])
+        while chunk := client.recv(65536):
+            got += chunk
+    return bytes(got)
 
 
 def test_bytes_are_forwarded_unchanged_both_ways() -> None:
@@ -208,29 +238,20 @@ def test_bytes_are_forwarded_unchanged_both_ways() -> None:
         + encode(Frame(Opcode.PING, b"Hello"))
         + encode(Frame(Opcode.CLOSE, serialize_close(1001, "bye")))
     )
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        server = threading.Thread(
-            target=_raw_server, args=(listener, server_script, len(client_frames), received)
-        )
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat", token=None) as tap:
-            got = bytearray()
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                # Dribble the request and the frames in small pieces.
-                stream = request + client_frames
-                for i in range(0, len(stream), 7000):
-                    client.sendall(stream[i : i + 7000])
-                while chunk := client.recv(65536):
-                    got += chunk
-            server.join(5)
+    with _ScriptedServer(server_script, len(client_frames)) as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/chat", token=None) as tap:
+            # Dribble the request and the frames in small pieces.
+            got = _exchange(tap.port, request + client_frames, piece=7000)
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
 
-    assert bytes(received) == request + client_frames
+    assert bytes(upstream.received) == request + client_frames
     assert bytes(got) == server_script
     # Every byte is in exactly one record, in order, in each direction.
-    for direction, stream in ((Direction.TO_SERVER, received), (Direction.TO_CLIENT, got)):
+    for direction, stream in (
+        (Direction.TO_SERVER, upstream.received),
+        (Direction.TO_CLIENT, got),
+    ):
         assert b"".join(r.data for r in records if r.direction is direction) == stream
     frames = tap.frames()
     assert [f.payload for d, f in frames if d is Direction.TO_SERVER][:3] == [
@@ -260,20 +281,11 @@ def test_a_plain_http_get_passes_through(tap: Tap, upstream: Server) -> None:
 def test_a_refused_upgrade_is_recorded_as_http() -> None:
     body = b"Origin not allowed\n"
     refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        server = threading.Thread(target=_raw_server, args=(listener, refusal, 0, received))
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat", token=None) as tap:
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                client.sendall(
-                    client_request("127.0.0.1", "/chat", origin="http://evil").serialize()
-                )
-                got = b""
-                while chunk := client.recv(4096):
-                    got += chunk
-            server.join(5)
+    with _ScriptedServer(refusal) as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/chat", token=None) as tap:
+            request = client_request("127.0.0.1", "/chat", origin="http://evil").serialize()
+            got = _exchange(tap.port, request)
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
     assert got == refusal
     response = next(r for r in records if r.kind is Kind.HTTP_RESPONSE)
@@ -283,18 +295,12 @@ def test_a_refused_upgrade_is_recorded_as_http() -> None:
 
 def test_undecodable_bytes_are_forwarded_and_reported() -> None:
     garbage = b"\x16\x03\x01 this is TLS, not HTTP\r\n\r\n"
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        server = threading.Thread(target=_raw_server, args=(listener, b"", 0, received))
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/", token=None) as tap:
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                client.sendall(garbage)
-                assert client.recv(10) == b""
-            server.join(5)
+    with _ScriptedServer(b"") as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/", token=None) as tap:
+            assert _exchange(tap.port, garbage) == b""
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
-    assert bytes(received) == garbage
+    assert bytes(upstream.received) == garbage
     errors = [r for r in records if r.kind is Kind.ERROR]
     assert len(errors) == 1 and errors[0].data == garbage
     assert "malformed HTTP" in errors[0].text
@@ -533,18 +539,10 @@ def test_an_invalid_frame_keeps_all_its_bytes_in_the_error_record() -> None:
 
 def test_a_body_that_runs_until_close_is_recorded_whole() -> None:
     reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length: read until FIN"
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        server = threading.Thread(target=_raw_server, args=(listener, reply, 0, received))
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/", token=None) as tap:
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                client.sendall(b"GET /plain HTTP/1.0\r\n\r\n")
-                got = b""
-                while chunk := client.recv(4096):
-                    got += chunk
-            server.join(5)
+    with _ScriptedServer(reply) as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/", token=None) as tap:
+            got = _exchange(tap.port, b"GET /plain HTTP/1.0\r\n\r\n")
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
     assert got == reply
     kinds = [(r.direction, r.kind) for r in records]
@@ -626,21 +624,12 @@ def _request_with_credentials(tap: Tap, path: str) -> bytes:
 
 
 def test_credentials_are_forwarded_but_never_recorded() -> None:
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        refusal = (
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nSet-Cookie: s=SET-SECRET\r\n\r\n"
-        )
-        server = threading.Thread(target=_raw_server, args=(listener, refusal, 0, received))
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat?token=UPSTREAM-TOKEN-1234567") as tap:
+    refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nSet-Cookie: s=SET-SECRET\r\n\r\n"
+    with _ScriptedServer(refusal) as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/chat?token=UPSTREAM-TOKEN-1234567") as tap:
             assert tap.token == "UPSTREAM-TOKEN-1234567"  # the upstream's own secret
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                client.sendall(_request_with_credentials(tap, f"/chat?token={tap.token}"))
-                while client.recv(4096):
-                    pass
-            server.join(5)
+            _exchange(tap.port, _request_with_credentials(tap, f"/chat?token={tap.token}"))
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
             shown = [
                 repr(tap),
@@ -650,7 +639,10 @@ def test_credentials_are_forwarded_but_never_recorded() -> None:
                 *(r.data.decode("latin-1") for r in records),
             ]
     # The bytes went through unchanged: the server saw the cookie and the token.
-    assert SECRET_COOKIE.encode() in received and b"UPSTREAM-TOKEN-1234567" in received
+    assert (
+        SECRET_COOKIE.encode() in upstream.received
+        and b"UPSTREAM-TOKEN-1234567" in upstream.received
+    )
     for secret in ("SESSION-SECRET-42", "HUB-API-SECRET-43", "UPSTREAM-TOKEN", "SET-SECRET"):
         assert not any(secret in text for text in shown), secret
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
@@ -659,19 +651,10 @@ def test_credentials_are_forwarded_but_never_recorded() -> None:
 
 
 def test_show_credentials_shows_them() -> None:
-    received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        server = threading.Thread(
-            target=_raw_server, args=(listener, b"HTTP/1.1 404 Not Found\r\n\r\n", 0, received)
-        )
-        server.start()
-        with Tap(f"ws://127.0.0.1:{port}/chat", show_credentials=True) as tap:
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-                client.sendall(_request_with_credentials(tap, f"/chat?token={tap.token}"))
-                while client.recv(4096):
-                    pass
-            server.join(5)
+    with _ScriptedServer(b"HTTP/1.1 404 Not Found\r\n\r\n") as upstream:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/chat", show_credentials=True) as tap:
+            _exchange(tap.port, _request_with_credentials(tap, f"/chat?token={tap.token}"))
+            upstream.join()
             records = _wait_for(tap, _closed_twice)
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
     assert SECRET_COOKIE.encode() in request.data and (tap.token or "") in request.text
@@ -694,11 +677,7 @@ def test_the_tap_refuses_before_forwarding_or_recording(
             f"Host: 127.0.0.1:{tap.port}".encode(),
             f"Host: {host.format(port=tap.port)}".encode(),
         )
-        with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
-            client.sendall(request)
-            answer = b""
-            while chunk := client.recv(4096):
-                answer += chunk
+        answer = _exchange(tap.port, request)
         assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n") and reason in answer
         records = _wait_for(tap, lambda rs: bool(rs))
     assert [r.kind for r in records] == [Kind.ERROR]  # no CONNECT: nothing reached the server
