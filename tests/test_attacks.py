@@ -371,7 +371,7 @@ TOKEN = "Attack-Table-Token-0123"
 
 
 def _case(
-    request_line: str = "GET /chat?token={token} HTTP/1.1",
+    request_line: str = "GET /chat?wslab_token={token} HTTP/1.1",
     *,
     websocket: bool = True,
     extra: str = "",
@@ -401,19 +401,19 @@ def _case(
 #: Each case: the request, and the status every wslab server must answer.
 CASES: dict[str, tuple[Callable[[int], bytes], int]] = {
     "valid handshake": (_case(), 101),
-    "page": (_case("GET /?token={token} HTTP/1.1", websocket=False), 200),
+    "page": (_case("GET /?wslab_token={token} HTTP/1.1", websocket=False), 200),
     "page without its token": (_case("GET / HTTP/1.1", websocket=False), 403),
-    "page with a wrong token": (_case("GET /?token=nope HTTP/1.1", websocket=False), 403),
-    "HEAD on the page": (_case("HEAD /?token={token} HTTP/1.1", websocket=False), 200),
-    "POST on the page": (_case("POST /?token={token} HTTP/1.1", websocket=False), 405),
+    "page with a wrong token": (_case("GET /?wslab_token=nope HTTP/1.1", websocket=False), 403),
+    "HEAD on the page": (_case("HEAD /?wslab_token={token} HTTP/1.1", websocket=False), 200),
+    "POST on the page": (_case("POST /?wslab_token={token} HTTP/1.1", websocket=False), 405),
     "PUT on the page": (_case("PUT / HTTP/1.1", websocket=False), 405),
     "OPTIONS on the page": (_case("OPTIONS / HTTP/1.1", websocket=False), 405),
     "plain GET on the WebSocket path": (_case(websocket=False), 426),
-    "POST on the WebSocket path": (_case("POST /chat?token={token} HTTP/1.1"), 405),
+    "POST on the WebSocket path": (_case("POST /chat?wslab_token={token} HTTP/1.1"), 405),
     "unknown path": (_case("GET /nope HTTP/1.1", websocket=False), 404),
-    "WebSocket on an unknown path": (_case("GET /nope?token={token} HTTP/1.1"), 404),
+    "WebSocket on an unknown path": (_case("GET /nope?wslab_token={token} HTTP/1.1"), 404),
     "WebSocket without the token": (_case("GET /chat HTTP/1.1"), 403),
-    "WebSocket with a wrong token": (_case("GET /chat?token=nope HTTP/1.1"), 403),
+    "WebSocket with a wrong token": (_case("GET /chat?wslab_token=nope HTTP/1.1"), 403),
     "no Host": (_case(drop=("Host",)), 400),
     "two Hosts": (_case(extra="Host: 127.0.0.1:{port}\r\n"), 400),
     "two Origins": (
@@ -439,7 +439,7 @@ CASES: dict[str, tuple[Callable[[int], bytes], int]] = {
     "Transfer-Encoding": (_case(extra="Transfer-Encoding: chunked\r\n"), 400),
     "Content-Length body": (_case(extra="Content-Length: 5\r\n", body=b"\x81\x85abcd"), 400),
     "NUL in a header": (_case(extra="X-Evil: a\x00b\r\n"), 400),
-    "HTTP/1.0": (_case("GET /chat?token={token} HTTP/1.0"), 400),
+    "HTTP/1.0": (_case("GET /chat?wslab_token={token} HTTP/1.0"), 400),
     "malformed request line": (_case("GET /chat"), 400),
     "head over 8 KiB": (_case(extra="X-Big: " + "a" * 9000 + "\r\n"), 431),
 }

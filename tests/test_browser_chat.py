@@ -172,12 +172,13 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_chat_page_through_jupyter_server_proxy(chat: Server, page: Any, jupyter: str) -> None:
     # The browser's Origin is the Jupyter server's; the proxy forwards Host and
     # Origin unchanged, so the same-host rule accepts it without any setting.
-    # Log in to Jupyter first (its cookie): the chat link's ?token= is the chat's.
-    page.goto(f"{jupyter}/api/status?token={TOKEN}")
-    page.goto(f"{jupyter}/proxy/{chat.port}/?token={chat.token}&name=Proxied")
+    # One link carries both secrets: Jupyter's own ?token= logs the browser in,
+    # and ?wslab_token= is the chat's (a different name, so neither is mistaken
+    # for the other).
+    page.goto(f"{jupyter}/proxy/{chat.port}/?token={TOKEN}&wslab_token={chat.token}&name=Proxied")
     page.wait_for_function("document.getElementById('status').textContent === 'open'")
     assert page.locator("#url").text_content() == (
-        f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?token=…&name=Proxied"
+        f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?wslab_token=…&name=Proxied"
     )
     with Client(chat.url + "&name=Python") as python:
         page.locator("#messages li", has_text="* Python joined").wait_for()

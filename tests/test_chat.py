@@ -37,7 +37,7 @@ class TestNames:
         ("path", "name"),
         [
             ("/chat?name=Ada", "Ada"),
-            ("/chat?token=x&name=Ada%20L", "Ada L"),
+            ("/chat?wslab_token=x&name=Ada%20L", "Ada L"),
             ("/chat?name=%2A%20Admin", "Admin"),
             ("/chat?name=", None),
             ("/chat?name=**", None),

@@ -62,7 +62,7 @@ async def run_load(url: str) -> tuple[dict[int, dict[int, list[int]]], list[floa
             await asyncio.sleep(0)  # let everyone take turns, as real clients would
 
     clients = [
-        await connect(f"{url}&name=c{i}", compression=None, open_timeout=30)  # after ?token=
+        await connect(f"{url}&name=c{i}", compression=None, open_timeout=30)  # after ?wslab_token=
         for i in range(CLIENTS)
     ]
     try:

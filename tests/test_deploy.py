@@ -105,7 +105,7 @@ class TestProxy:
                 pass
             wait_until(front.access_log, what="a line in the access log")
             line = front.access_log()[0]
-            assert "GET /chat?token=" in line and "name=ada" in line and " 101 " in line
+            assert "GET /chat?wslab_token=" in line and "name=ada" in line and " 101 " in line
         finally:
             front.stop()
 

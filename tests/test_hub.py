@@ -220,8 +220,8 @@ def test_each_students_chat_page_works_through_her_own_proxy_link(
 # and through her own /user/<her name>/proxy/<port>/ route. These prove that
 # lesson 05's servers and taps let in only whoever holds their link.
 
-#: ``?token=`` and the 22 URL-safe base64 characters of a server's secret.
-TOKEN_QUERY = r"\?token=[A-Za-z0-9_-]{22}"
+#: ``?wslab_token=`` and the 22 URL-safe base64 characters of a server's secret.
+TOKEN_QUERY = r"\?wslab_token=[A-Za-z0-9_-]{22}"
 
 # Opens a WebSocket to ``path`` (relative to the page) and records its events.
 OPEN_WS = """(path) => {
@@ -251,7 +251,7 @@ def test_lessons_link_is_her_proxy_route_with_the_secret(students: dict[str, Stu
     """Lesson 05's link is where her browser should go: her proxy route, with the secret.
 
     Under JupyterHub ``server.page_url`` is
-    ``<JUPYTERHUB_SERVICE_PREFIX>proxy/<port>/?token=...`` (issue #10): a path
+    ``<JUPYTERHUB_SERVICE_PREFIX>proxy/<port>/?wslab_token=...`` (issue #10): a path
     on the hub, whatever its public name, carrying the server's secret.
     """
     for student in students.values():

@@ -96,7 +96,7 @@ def target(server: RawServer, path: str | None = None) -> str:
     """The request target for ``path`` (else the WebSocket path), with the server's token.
 
     A RawServer is private by default: a request gets in only with the token
-    that ``server.url`` carries (``?token=...``).
+    that ``server.url`` carries (``?wslab_token=...``).
     """
     path = server.path if path is None else path
     query = urllib.parse.urlsplit(server.url).query
@@ -361,7 +361,7 @@ def test_limits_one_by_one_or_together() -> None:
 def test_a_server_is_private_by_default_and_public_with_token_none() -> None:
     """Issue 10: as wslab.serve, only whoever holds the link gets in."""
     with RawServer("echo", port=0).start() as srv:
-        assert "?token=" in srv.url and "?token=" in srv.page_url
+        assert "?wslab_token=" in srv.url and "?wslab_token=" in srv.page_url
         assert srv.token is not None and srv.token not in repr(srv)
         for path in ("/chat", "/"):  # no token: neither the WebSocket nor the page
             status, data = http_status(srv.port, handshake_bytes(srv.port, path))
@@ -376,7 +376,7 @@ def test_a_server_is_private_by_default_and_public_with_token_none() -> None:
         sock, _ = open_ws_at(srv.port)
         sock.close()
     with RawServer("echo", port=0, token="s3cret").start() as srv:
-        assert srv.url.endswith("/chat?token=s3cret")
+        assert srv.url.endswith("/chat?wslab_token=s3cret")
 
 
 def test_a_public_server_refuses_another_user_of_this_machine(

@@ -121,11 +121,11 @@ class TestResume:
 
     def test_the_url_asks_for_what_came_after_the_last_id(self) -> None:
         resume = Resume()
-        url = "ws://127.0.0.1:8080/chat?token=abc&name=ada"
+        url = "ws://127.0.0.1:8080/chat?wslab_token=abc&name=ada"
         assert resume.url(url) == url  # nothing seen yet: nothing to resume
         resume.accept({"id": 41})
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(resume.url(url)).query)
-        assert query == {"token": ["abc"], "name": ["ada"], "last_id": ["41"]}
+        assert query == {"wslab_token": ["abc"], "name": ["ada"], "last_id": ["41"]}
         resume.accept({"id": 42})
         again = urllib.parse.urlsplit(resume.url(resume.url(url))).query
         assert urllib.parse.parse_qs(again)["last_id"] == ["42"]

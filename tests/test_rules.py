@@ -22,7 +22,7 @@ HOST = f"127.0.0.1:{PORT}"
 
 
 def request(
-    path: str = f"/chat?token={TOKEN}",
+    path: str = f"/chat?wslab_token={TOKEN}",
     *,
     method: str = "GET",
     websocket: bool = True,
@@ -60,15 +60,17 @@ class TestRouting:
     """Plain HTTP next to the WebSocket (RFC 9110 sections 9.3, 15.5; RFC 6455 4.2)."""
 
     def test_a_valid_handshake_is_accepted_with_its_key_and_name(self) -> None:
-        req = request(f"/chat?token={TOKEN}&name=*%20Admin")
+        req = request(f"/chat?wslab_token={TOKEN}&name=*%20Admin")
         decision = route(req, POLICY)
         assert isinstance(decision, Accept)
         assert accept_key(decision.key)  # a valid key
         assert decision.name == "Admin"  # cleaned: no fake notice
 
     def test_get_and_head_on_the_page(self) -> None:
-        get = reply(route(request(f"/?token={TOKEN}", websocket=False), POLICY))
-        head = reply(route(request(f"/?token={TOKEN}", websocket=False, method="HEAD"), POLICY))
+        get = reply(route(request(f"/?wslab_token={TOKEN}", websocket=False), POLICY))
+        head = reply(
+            route(request(f"/?wslab_token={TOKEN}", websocket=False, method="HEAD"), POLICY)
+        )
         assert get.status == head.status == 200
         assert get.response.body.startswith(b"<!doctype html>")
         # RFC 9110 9.3.2: HEAD gets GET's headers without the content.
@@ -78,7 +80,9 @@ class TestRouting:
 
     @pytest.mark.parametrize("method", ["POST", "PUT", "OPTIONS", "DELETE"])
     def test_other_methods_on_the_page_are_405_without_the_page(self, method: str) -> None:
-        answer = reply(route(request(f"/?token={TOKEN}", websocket=False, method=method), POLICY))
+        answer = reply(
+            route(request(f"/?wslab_token={TOKEN}", websocket=False, method=method), POLICY)
+        )
         assert answer.status == 405
         assert answer.response.headers.get("Allow") == "GET, HEAD"
         assert b"<html" not in answer.response.body
@@ -96,7 +100,7 @@ class TestRouting:
 
     @pytest.mark.parametrize("websocket", [True, False])
     def test_unknown_path_is_404(self, websocket: bool) -> None:
-        answer = reply(route(request(f"/nope?token={TOKEN}", websocket=websocket), POLICY))
+        answer = reply(route(request(f"/nope?wslab_token={TOKEN}", websocket=websocket), POLICY))
         assert answer.status == 404
         assert "/chat" in answer.reason
 
@@ -165,7 +169,7 @@ class TestToken:
         assert "private" in answer.reason and "server.url" in answer.reason
 
     def test_wrong_token_says_it_is_another_server(self) -> None:
-        answer = reply(route(request(f"/chat?token={rules.new_token()}"), POLICY))
+        answer = reply(route(request(f"/chat?wslab_token={rules.new_token()}"), POLICY))
         assert answer.status == 403
         assert "wrong token" in answer.reason and "somebody else" in answer.reason
 
@@ -173,7 +177,7 @@ class TestToken:
         assert reply(route(request("/", websocket=False), POLICY)).status == 403
 
     def test_two_tokens_are_refused(self) -> None:
-        req = request(f"/chat?token={TOKEN}&token={TOKEN}")
+        req = request(f"/chat?wslab_token={TOKEN}&wslab_token={TOKEN}")
         assert reply(route(req, POLICY)).status == 403
 
     def test_no_token_needed_when_public(self) -> None:
@@ -196,12 +200,12 @@ class TestToken:
             return real(a, b)
 
         monkeypatch.setattr(rules.hmac, "compare_digest", spy)
-        assert rules.token_matches(f"token={TOKEN}", TOKEN)
-        assert not rules.token_matches("token=x", TOKEN)
+        assert rules.token_matches(f"wslab_token={TOKEN}", TOKEN)
+        assert not rules.token_matches("wslab_token=x", TOKEN)
         assert calls == [(TOKEN.encode(), TOKEN.encode()), (b"x", TOKEN.encode())]
 
     def test_a_non_ascii_token_is_just_wrong(self) -> None:
-        assert not rules.token_matches("token=%C3%A9", TOKEN)
+        assert not rules.token_matches("wslab_token=%C3%A9", TOKEN)
 
 
 class TestDNSRebinding:
@@ -317,19 +321,20 @@ class TestBindAndURLs:
 
     def test_ws_url_with_token_and_name(self) -> None:
         url = rules.ws_url("127.0.0.1", 8080, "/chat", token="abc", name="Ada L")
-        assert url == "ws://127.0.0.1:8080/chat?token=abc&name=Ada+L"
+        assert url == "ws://127.0.0.1:8080/chat?wslab_token=abc&name=Ada+L"
 
     def test_page_url_on_a_laptop_and_under_jupyterhub(self) -> None:
-        assert rules.page_url("127.0.0.1", 8080, "abc") == "http://127.0.0.1:8080/?token=abc"
+        assert rules.page_url("127.0.0.1", 8080, "abc") == "http://127.0.0.1:8080/?wslab_token=abc"
         prefix = rules.hub_prefix({"JUPYTERHUB_SERVICE_PREFIX": "/user/stu1/"})
         assert prefix == "/user/stu1/"
         assert (
-            rules.page_url("127.0.0.1", 8080, "abc", prefix) == "/user/stu1/proxy/8080/?token=abc"
+            rules.page_url("127.0.0.1", 8080, "abc", prefix)
+            == "/user/stu1/proxy/8080/?wslab_token=abc"
         )
         assert rules.hub_prefix({}) is None
 
     def test_redact(self) -> None:
-        text = f"GET /chat?name=a&token={TOKEN} HTTP/1.1"
+        text = f"GET /chat?name=a&wslab_token={TOKEN} HTTP/1.1"
         assert TOKEN not in rules.redact(text)
         assert "name=a" in rules.redact(text)
         assert rules.redact(f"secret {TOKEN}", TOKEN) == f"secret {rules.REDACTED}"

@@ -135,8 +135,8 @@ def close_code(frames: list[Frame]) -> int:
 def test_echo_text_and_binary(start: Callable[..., Server]) -> None:
     server = start("echo")
     assert server.token is not None
-    assert server.url == f"ws://127.0.0.1:{server.port}/chat?token={server.token}"
-    assert server.page_url == f"http://127.0.0.1:{server.port}/?token={server.token}"
+    assert server.url == f"ws://127.0.0.1:{server.port}/chat?wslab_token={server.token}"
+    assert server.page_url == f"http://127.0.0.1:{server.port}/?wslab_token={server.token}"
     with ws_connect(server.url) as ws:
         ws.send("hello")
         assert ws.recv(timeout=5) == "You sent: hello"
@@ -183,7 +183,8 @@ def test_repr_shows_url_handler_clients_state(start: Callable[..., Server]) -> N
     with ws_connect(server.url):
         wait_until(lambda: len(server.clients) == 1)
         text = repr(server)
-        assert server.url in text and "handler=chat" in text and "clients=1" in text
+        assert server.url.split("?")[0] in text and "handler=chat" in text and "clients=1" in text
+        assert server.token not in text  # a password: never saved into a notebook
         assert "running" in text
         assert "127.0.0.1" in server._repr_html_() and "1009" in server._repr_html_()
     server.stop()
@@ -262,7 +263,7 @@ def test_ipv6_loopback(start: Callable[..., Server]) -> None:
         server = start("echo", host="::1")
     except ServerStartError as exc:
         pytest.skip(f"IPv6 loopback unavailable: {exc}")
-    assert server.url == f"ws://[::1]:{server.port}/chat?token={server.token}"
+    assert server.url == f"ws://[::1]:{server.port}/chat?wslab_token={server.token}"
     with ws_connect(server.url) as ws:
         ws.send("six")
         assert ws.recv(timeout=5) == "You sent: six"
@@ -322,7 +323,7 @@ def http_get(server: Server, path: str, headers: dict[str, str] | None = None) -
 
 def test_get_root_serves_the_chat_page(start: Callable[..., Server]) -> None:
     server = start("chat")
-    status, content_type, body = http_get(server, f"/?token={server.token}")
+    status, content_type, body = http_get(server, f"/?wslab_token={server.token}")
     assert status == 200 and content_type.startswith("text/html")
     assert b"<html" in body.lower() or b"<!doctype html" in body.lower()
     status, _, body = http_get(server, "/nothing-here")
@@ -835,7 +836,7 @@ def test_private_by_default_and_public_on_request(start: Callable[..., Server]) 
     private, public, chosen = start("echo"), start("echo", token=None), start("echo", token="s3")
     assert private.token and len(private.token) == 22 and private.token in private.url
     assert public.token is None and public.url == f"ws://127.0.0.1:{public.port}/chat"
-    assert chosen.url.endswith("/chat?token=s3")
+    assert chosen.url.endswith("/chat?wslab_token=s3")
     bare = f"ws://127.0.0.1:{private.port}/chat"
     with pytest.raises(InvalidStatus) as info:
         ws_connect(bare)
@@ -869,20 +870,20 @@ def test_page_url_under_jupyterhub(
 ) -> None:
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/stu1/")
     server = start("chat")
-    assert server.page_url == f"/user/stu1/proxy/{server.port}/?token={server.token}"
-    assert f'href="/user/stu1/proxy/{server.port}/?token=' in server._repr_html_()
+    assert server.page_url == f"/user/stu1/proxy/{server.port}/?wslab_token={server.token}"
+    assert f'href="/user/stu1/proxy/{server.port}/?wslab_token=' in server._repr_html_()
     assert server.url.startswith("ws://127.0.0.1:")  # kernel clients connect directly
     # The page through the proxy (the hub's Host), from the owner's route: served.
     status, _, _ = http_get(
         server,
-        f"/?token={server.token}",
+        f"/?wslab_token={server.token}",
         {"Host": "hub.example.org", "X-ProxyContextPath": f"/user/stu1/proxy/{server.port}"},
     )
     assert status == 200
     # From another student's route: refused, saying whose it is not.
     status, _, body = http_get(
         server,
-        f"/?token={server.token}",
+        f"/?wslab_token={server.token}",
         {"Host": "hub.example.org", "X-ProxyContextPath": f"/user/stu2/proxy/{server.port}"},
     )
     assert status == 403 and b"another Jupyter user" in body
@@ -893,7 +894,7 @@ def test_page_url_on_a_laptop(
 ) -> None:
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
     server = start("chat")
-    assert server.page_url == f"http://127.0.0.1:{server.port}/?token={server.token}"
+    assert server.page_url == f"http://127.0.0.1:{server.port}/?wslab_token={server.token}"
 
 
 def test_dns_rebinding_is_refused_even_when_public(start: Callable[..., Server]) -> None:
@@ -910,7 +911,7 @@ def test_dns_rebinding_is_refused_even_when_public(start: Callable[..., Server])
 
 def test_a_custom_page(start: Callable[..., Server]) -> None:
     server = start("echo", page="<!doctype html><title>mine</title><p>my client</p>")
-    status, content_type, body = http_get(server, f"/?token={server.token}")
+    status, content_type, body = http_get(server, f"/?wslab_token={server.token}")
     assert status == 200 and content_type.startswith("text/html")
     assert body == b"<!doctype html><title>mine</title><p>my client</p>"
     with pytest.raises(ServerStartError, match="page must be HTML"):

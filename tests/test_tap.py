@@ -96,7 +96,7 @@ def test_a_websocket_session_is_recorded_as_rfc_6455_describes(tap: Tap) -> None
     assert kinds[:3] == [Kind.CONNECT, Kind.HTTP_REQUEST, Kind.HTTP_RESPONSE]
     request = Request.parse(records[1].data)
     response = Response.parse(records[2].data)
-    assert request.path == "/chat?token=[redacted]"  # the token stays out of records
+    assert request.path == "/chat?wslab_token=[redacted]"  # the token stays out of records
     assert tap.token is not None and tap.token not in repr(tap)
     assert response.status == 101
     key = request.headers.get("Sec-WebSocket-Key")
@@ -272,7 +272,7 @@ def test_a_plain_http_get_passes_through(tap: Tap, upstream: Server) -> None:
     records = _wait_for(tap, lambda rs: any(r.kind is Kind.HTTP_RESPONSE for r in rs))
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
     response = next(r for r in records if r.kind is Kind.HTTP_RESPONSE)
-    assert request.text == "GET /?token=[redacted] HTTP/1.1"
+    assert request.text == "GET /?wslab_token=[redacted] HTTP/1.1"
     assert response.text == "HTTP/1.1 200 OK"
     assert response.data.endswith(b"\r\n\r\n<h1>chat page</h1>\n")
     assert not any(r.kind is Kind.FRAME for r in records)
@@ -348,13 +348,13 @@ def test_a_server_object_works_as_upstream(upstream: Server) -> None:
 
     with Tap(FakeServer()) as tap:
         # A public upstream: the tap is private all the same, with its own token.
-        assert tap.url == f"ws://127.0.0.1:{tap.port}/room?token={tap.token}"
-        assert tap.page_url == f"http://127.0.0.1:{tap.port}/?token={tap.token}"
+        assert tap.url == f"ws://127.0.0.1:{tap.port}/room?wslab_token={tap.token}"
+        assert tap.page_url == f"http://127.0.0.1:{tap.port}/?wslab_token={tap.token}"
         with connect(tap.url, compression=None) as ws:
             ws.send("hi")
             assert ws.recv(timeout=5) == "hi"
         records = _wait_for(tap, _closed_twice)
-        assert Request.parse(records[1].data).path == "/room?token=[redacted]"
+        assert Request.parse(records[1].data).path == "/room?wslab_token=[redacted]"
         tap.clear()
         assert tap.records == []
 
@@ -367,7 +367,9 @@ def test_an_unreachable_server_is_reported() -> None:
         with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
             # The tap connects once a request passed its rules.
             client.sendall(
-                client_request(f"127.0.0.1:{tap.port}", f"/chat?token={tap.token}").serialize()
+                client_request(
+                    f"127.0.0.1:{tap.port}", f"/chat?wslab_token={tap.token}"
+                ).serialize()
             )
             assert client.recv(10) == b""
         records = _wait_for(tap, lambda rs: bool(rs))
@@ -458,8 +460,8 @@ def test_a_browser_through_the_tap() -> None:
     finally:
         server.stop()
     requests = [Request.parse(r.data) for r in records if r.kind is Kind.HTTP_REQUEST]
-    assert requests[0].path == "/?token=[redacted]"
-    upgrade = next(r for r in requests if r.path.startswith("/chat?token=[redacted]"))
+    assert requests[0].path == "/?wslab_token=[redacted]"
+    upgrade = next(r for r in requests if r.path.startswith("/chat?wslab_token=[redacted]"))
     assert upgrade.headers.get("Origin") == f"http://127.0.0.1:{tap.port}"
     frames = tap.frames()
     assert (Direction.TO_SERVER, Frame(Opcode.TEXT, b"Hello from <b>chromium</b>")) in frames
@@ -626,9 +628,9 @@ def _request_with_credentials(tap: Tap, path: str) -> bytes:
 def test_credentials_are_forwarded_but_never_recorded() -> None:
     refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nSet-Cookie: s=SET-SECRET\r\n\r\n"
     with _ScriptedServer(refusal) as upstream:
-        with Tap(f"ws://127.0.0.1:{upstream.port}/chat?token=UPSTREAM-TOKEN-1234567") as tap:
+        with Tap(f"ws://127.0.0.1:{upstream.port}/chat?wslab_token=UPSTREAM-TOKEN-1234567") as tap:
             assert tap.token == "UPSTREAM-TOKEN-1234567"  # the upstream's own secret
-            _exchange(tap.port, _request_with_credentials(tap, f"/chat?token={tap.token}"))
+            _exchange(tap.port, _request_with_credentials(tap, f"/chat?wslab_token={tap.token}"))
             upstream.join()
             records = _wait_for(tap, _closed_twice)
             shown = [
@@ -647,13 +649,13 @@ def test_credentials_are_forwarded_but_never_recorded() -> None:
         assert not any(secret in text for text in shown), secret
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
     assert b"Cookie: [redacted]\r\n" in request.data
-    assert request.text == "GET /chat?token=[redacted] HTTP/1.1"
+    assert request.text == "GET /chat?wslab_token=[redacted] HTTP/1.1"
 
 
 def test_show_credentials_shows_them() -> None:
     with _ScriptedServer(b"HTTP/1.1 404 Not Found\r\n\r\n") as upstream:
         with Tap(f"ws://127.0.0.1:{upstream.port}/chat", show_credentials=True) as tap:
-            _exchange(tap.port, _request_with_credentials(tap, f"/chat?token={tap.token}"))
+            _exchange(tap.port, _request_with_credentials(tap, f"/chat?wslab_token={tap.token}"))
             upstream.join()
             records = _wait_for(tap, _closed_twice)
     request = next(r for r in records if r.kind is Kind.HTTP_REQUEST)
@@ -664,8 +666,8 @@ def test_show_credentials_shows_them() -> None:
     ("path", "host", "reason"),
     [
         ("/chat", "127.0.0.1:{port}", b"private"),
-        ("/chat?token=nope", "127.0.0.1:{port}", b"wrong token"),
-        ("/?token={token}", "evil.example:{port}", b"DNS rebinding"),
+        ("/chat?wslab_token=nope", "127.0.0.1:{port}", b"wrong token"),
+        ("/?wslab_token={token}", "evil.example:{port}", b"DNS rebinding"),
     ],
 )
 def test_the_tap_refuses_before_forwarding_or_recording(

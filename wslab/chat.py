@@ -62,7 +62,7 @@ def clean_name(name: str, fallback: str = "guest") -> str:
 def name_from_path(path: str) -> str | None:
     """The cleaned ``name`` query parameter of a request path, if it has one.
 
-    >>> name_from_path("/chat?name=Alice&token=x")
+    >>> name_from_path("/chat?name=Alice&wslab_token=x")
     'Alice'
     """
     query = urllib.parse.urlsplit(path).query

@@ -5,7 +5,7 @@ uses the browser's ``WebSocket`` API and its four events: open, message,
 error and close. It computes the WebSocket URL relative to its own location,
 so it also works behind jupyter-server-proxy (``/proxy/8080/``). The name box
 becomes a ``?name=`` query parameter, which the chat handlers use as the
-sender's name. A private server's page is opened with ``?token=...``: the page
+sender's name. A private server's page is opened with ``?wslab_token=...``: the page
 passes the token on to its WebSocket URL.
 
 Stable element ids for tests and lessons: ``#name``, ``#message``, ``#send``,

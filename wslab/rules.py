@@ -77,8 +77,9 @@ __all__ = [
 PAGE_PATHS = ("/", "/index.html")
 #: Random bytes in a server's token: 16 bytes, 22 URL-safe base64 characters.
 TOKEN_BYTES = 16
-#: The query parameter that carries the token, as Jupyter's own ``?token=``.
-TOKEN_PARAM = "token"
+#: The query parameter that carries the token. Not Jupyter's own ``?token=``: through
+#: jupyter-server-proxy, Jupyter would take ours for a login token and try it first.
+TOKEN_PARAM = "wslab_token"
 #: Shown instead of a secret in records and reprs.
 REDACTED = "[redacted]"
 
@@ -199,7 +200,7 @@ class Policy:
         path: The WebSocket endpoint, e.g. ``/chat``; ``/`` is the page.
         origins: More ``Origin`` values to accept, besides the server's own
             page and clients that send none (see :func:`origin_allowed`).
-        token: The secret a private server requires, in the ``?token=``
+        token: The secret a private server requires, in the ``?wslab_token=``
             query parameter of the page and of the WebSocket URL; None makes
             the server public (the command line, or ``token=None``).
         allowed_hosts: More ``Host`` names to accept from browsers that come
@@ -548,7 +549,7 @@ def _check_token(query: str, token: str | None, what: str) -> None:
         )
     raise HandshakeError(
         f"this server is private and the {what} has no token: if it is yours, use "
-        "server.url or server.page_url (they end with ?token=...); if it is somebody "
+        "server.url or server.page_url (they end with ?wslab_token=...); if it is somebody "
         "else's, ask them for its link",
         403,
     )
@@ -737,7 +738,7 @@ def _query(token: str | None, name: str | None = None) -> str:
 def ws_url(
     host: str, port: int, path: str = "/chat", token: str | None = None, name: str | None = None
 ) -> str:
-    """The WebSocket URL of a server: ``ws://127.0.0.1:8080/chat?token=...``.
+    """The WebSocket URL of a server: ``ws://127.0.0.1:8080/chat?wslab_token=...``.
 
     >>> ws_url("::", 8080, "/chat")
     'ws://[::1]:8080/chat'
@@ -750,7 +751,7 @@ def page_url(host: str, port: int, token: str | None = None, hub_prefix: str | N
 
     Under JupyterHub or Binder the browser is elsewhere: the link is the
     jupyter-server-proxy route, a path relative to the Jupyter server
-    (``/user/stu1/proxy/8080/?token=...``), whatever the hub's public name.
+    (``/user/stu1/proxy/8080/?wslab_token=...``), whatever the hub's public name.
 
     >>> page_url("127.0.0.1", 8080)
     'http://127.0.0.1:8080/'
@@ -771,7 +772,7 @@ def hub_prefix(environ: Mapping[str, str]) -> str | None:
 
 
 def redact(text: str, token: str | None = None) -> str:
-    """Hide a token in a URL, path or record text: ``?token=[redacted]``.
+    """Hide a token in a URL, path or record text: ``?wslab_token=[redacted]``.
 
     Any ``token=`` query parameter is hidden, and so is ``token`` itself
     wherever it appears.

@@ -6,7 +6,7 @@ kernel's loop, so it keeps answering while a cell blocks, for example in a
 synchronous client call to that very server::
 
     server = wslab.serve("echo")   # any free port
-    server.url                     # 'ws://127.0.0.1:PORT/chat?token=...'
+    server.url                     # 'ws://127.0.0.1:PORT/chat?wslab_token=...'
     server.page_url                # the browser chat page
     server.stop()
 
@@ -21,7 +21,7 @@ Every request goes through the rules all wslab servers share
 status and one-line reason for everything else. Safe defaults, all in the repr:
 
 * private: a random token, carried in ``server.url`` and ``server.page_url``
-  (``?token=...``) and passed on by wslab's clients, the tap and the page, is
+  (``?wslab_token=...``) and passed on by wslab's clients, the tap and the page, is
   required before anything reaches the handler; ``token=None`` makes the
   server public (for a class chat, or a lesson that needs a bare URL);
 * it binds 127.0.0.1; another interface needs ``allow_remote=True``;
@@ -47,7 +47,7 @@ that never ends) no longer holds the client's slot: the client leaves
 The browser page. ``GET /`` answers with the chat page of
 :func:`wslab.page.chat_page` (or ``page=...``), which opens its WebSocket at a
 URL relative to the page. Under JupyterHub or Binder, ``page_url`` is the
-jupyter-server-proxy route (``/user/<name>/proxy/<port>/?token=...``), which
+jupyter-server-proxy route (``/user/<name>/proxy/<port>/?wslab_token=...``), which
 proxies the WebSocket too. On Colab, WebSockets through its port proxy do
 not work; use the widget client, which connects from inside the kernel.
 
@@ -379,13 +379,13 @@ class Server:
 
     @property
     def url(self) -> str:
-        """The WebSocket URL, with the token: ``ws://127.0.0.1:PORT/chat?token=...``."""
+        """The WebSocket URL, with the token: ``ws://127.0.0.1:PORT/chat?wslab_token=...``."""
         return rules.ws_url(self.host, self.port, self.path, self.token)
 
     @property
     def page_url(self) -> str:
-        """The link for a browser: ``http://127.0.0.1:PORT/?token=...``, or under
-        JupyterHub the proxy route ``/user/<name>/proxy/PORT/?token=...``."""
+        """The link for a browser: ``http://127.0.0.1:PORT/?wslab_token=...``, or under
+        JupyterHub the proxy route ``/user/<name>/proxy/PORT/?wslab_token=...``."""
         return rules.page_url(self.host, self.port, self.token, self.policy.hub_prefix)
 
     @property
@@ -713,7 +713,9 @@ class Server:
 
     def __repr__(self) -> str:
         return (
-            f"<wslab.Server {self.url} handler={self.handler_name} "
+            # The token is a password: a repr saved in a notebook must not show it
+            # (server.url and the HTML repr's link still carry it on purpose).
+            f"<wslab.Server {rules.redact(self.url)} handler={self.handler_name} "
             f"clients={len(self._clients)} {self.state}>"
         )
 

@@ -363,8 +363,8 @@ class ConnectionDecoder:
 def redact_head(head: bytes) -> bytes:
     """Hide credentials in an HTTP head: cookie and authorization values, tokens.
 
-    >>> redact_head(b"GET /chat?token=s3cret HTTP/1.1\\r\\nCookie: a=1\\r\\n\\r\\n")
-    b'GET /chat?token=[redacted] HTTP/1.1\\r\\nCookie: [redacted]\\r\\n\\r\\n'
+    >>> redact_head(b"GET /chat?wslab_token=s3cret HTTP/1.1\\r\\nCookie: a=1\\r\\n\\r\\n")
+    b'GET /chat?wslab_token=[redacted] HTTP/1.1\\r\\nCookie: [redacted]\\r\\n\\r\\n'
     """
     hidden = rules.REDACTED.encode()
     head = _CREDENTIAL_LINE.sub(rb"\1\2" + hidden, head)
@@ -377,7 +377,7 @@ class Tap:
     Args:
         upstream: The server to watch: a wslab ``Server`` (anything with
             ``.host``, ``.port`` and ``.path``, and ``.token`` if it has one)
-            or a URL like ``ws://127.0.0.1:8080/chat?token=...``.
+            or a URL like ``ws://127.0.0.1:8080/chat?wslab_token=...``.
         host: Where the tap listens; 127.0.0.1 keeps it on this machine.
         port: The tap's port; 0 (the default) picks a free one.
         token: ``True`` (the default): the upstream's token, or a new one for

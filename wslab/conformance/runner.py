@@ -92,7 +92,7 @@ def run(
     kernel (wslab.serve and RawServer run on threads of their own).
 
     Args:
-        url: The server's ``ws://`` URL, with its path and any ``?token=``.
+        url: The server's ``ws://`` URL, with its path and any ``?wslab_token=``.
         cases: None for every case; or ids, chapters (``"6"``, ``"6.4"``),
             categories (``"utf-8"``) or Case objects.
         timeout: Seconds the server gets to react: to echo, or to close after

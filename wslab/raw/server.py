@@ -85,7 +85,7 @@ class RawServer:
         allowed_hosts: More ``Host`` names to accept from browsers that come
             straight to the port (see :func:`wslab.rules.host_allowed`).
         token: ``True`` (the default): a random secret that ``url`` and
-            ``page_url`` carry (``?token=...``) and every request must have,
+            ``page_url`` carry (``?wslab_token=...``) and every request must have,
             so that only whoever holds the link gets in, as with
             :func:`wslab.serve`; a ``str``: that secret; ``None``: no secret,
             anyone on this machine may connect (what :func:`run` and the
@@ -154,12 +154,12 @@ class RawServer:
 
     @property
     def url(self) -> str:
-        """The WebSocket URL, with the token: ``ws://127.0.0.1:8080/chat?token=...``."""
+        """The WebSocket URL, with the token: ``ws://127.0.0.1:8080/chat?wslab_token=...``."""
         return rules.ws_url(self.host, self.port, self.path, self.token)
 
     @property
     def page_url(self) -> str:
-        """The link to the chat page, with the token: ``http://127.0.0.1:8080/?token=...``.
+        """The link to the chat page, with the token: ``http://127.0.0.1:8080/?wslab_token=...``.
 
         Under JupyterHub it is the proxy route, as for :func:`wslab.serve`.
         """
