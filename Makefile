@@ -28,6 +28,11 @@ ARGS ?=
 LESSONS   := $(wildcard notebooks/[0-9][0-9]-*.ipynb)
 EXERCISES := $(wildcard notebooks/exercises/source/*/*.ipynb)
 LINTED    := wslab tests $(wildcard benchmarks) $(wildcard scripts)
+# pytest-xdist workers: most tests wait on sockets, kernels and browsers, so two workers
+# halve the suite on a 2-core machine. A module's tests stay in one worker (loadfile),
+# so its fixtures (a JupyterHub, a JupyterLab, a built site) start once.
+WORKERS ?= 2
+PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider -n $(WORKERS) --dist loadfile
 
 # npm (tests/hub, tests/interop, the site's widget manager): reuse ~/.npm without asking
 # the registry again for what it already holds; a fresh clone then installs in a second.
@@ -114,7 +119,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/python -m mypy
 
 test-unit: $(TEST_STAMP)
-	$(BIN)/python -m pytest tests
+	$(PYTEST) tests
 
 # Strict nbval, twice: the committed outputs of every lesson are what re-running produces,
 # with the your-turn cells blank (as committed) and solved (copies in build/solved/ that
@@ -123,13 +128,13 @@ test-lessons: $(TEST_STAMP)
 ifneq ($(LESSONS),)
 	@rm -rf build/solved
 	@$(BIN)/python scripts/execute_notebooks.py --solved build/solved $(LESSONS) >/dev/null
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg $(LESSONS) build/solved/*.ipynb
+	$(PYTEST) --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg $(LESSONS) build/solved/*.ipynb
 endif
 
 # Lax nbval: the exercise sources (with solutions) run top to bottom without errors.
 test-exercises: $(TEST_STAMP)
 ifneq ($(EXERCISES),)
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax $(EXERCISES)
+	$(PYTEST) --nbval-lax $(EXERCISES)
 endif
 
 bench: $(BENCH_STAMP)

@@ -114,6 +114,9 @@ class TestTokens:
             "nonsense",
             None,
         ],
+        # Stable names: the tokens hold the time, and pytest-xdist's workers must
+        # collect the same test ids.
+        ids=["another-secret", "expired", "forged-name", "bad-time", "nonsense", "none"],
     )
     def test_forged_expired_and_malformed_tokens_are_refused(self, token: Any) -> None:
         assert lessons.verify_token(token, SECRET) is None
