@@ -344,6 +344,47 @@ def test_a_message_before_a_bad_frame_is_answered(attack: Target) -> None:
         member.sock.close()
 
 
+# -- beyond issue #9: more attacks, by a hostile client or a curious classmate ----------
+
+
+def drain(sock: socket.socket, stop: threading.Event) -> None:
+    """Read and drop whatever arrives until ``stop`` (a flooder that reads its answers)."""
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            if not sock.recv(2**20):
+                return
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+
+
+def test_a_flood_of_tiny_frames_does_not_starve_the_others(attack: Target) -> None:
+    # Empty pings and one-byte messages as fast as TCP takes them, from a
+    # client that reads every answer (so no write-buffer limit stops it):
+    # within the RFC, but each read holds thousands of frames.
+    flooder = handshake(attack, "flooder")
+    stop = threading.Event()
+    tiny = (client_frame(PING, b"") + client_frame(TEXT, b"a")) * 2000
+    threads = [
+        threading.Thread(target=drain, args=(flooder.sock, stop)),
+        threading.Thread(target=flood, args=(flooder.sock, tiny, 30.0, stop)),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        for _ in range(3):
+            attack.answers()  # within 1 s, flood or not
+        note_peak(attack)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        flooder.sock.close()
+
+
 # -- 2.11 and the end: Ctrl-C still stops the command -----------------------------------
 
 

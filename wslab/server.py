@@ -98,6 +98,11 @@ __all__ = ["ClientInfo", "Server", "run", "serve", "servers", "stop_all"]
 START_TIMEOUT = 10.0
 #: The most payload bytes a MESSAGE record keeps (previews stay small).
 RECORD_BYTES = 64 * 1024
+#: The most bytes read from one client at once. websockets handles every frame
+#: of a read in one go, and all connections share one loop: 256 KiB (asyncio's
+#: default) of empty pings is 43,000 frames, 0.2 s of parsing during which no
+#: other client is served. 16 KiB is 3,000 frames at most.
+READ_SIZE = 16 * 1024
 
 _LOGGER = logging.getLogger("wslab.server")
 
@@ -173,6 +178,8 @@ class _Connection(ServerConnection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if hasattr(transport, "max_size"):  # asyncio's socket transport: its recv() size
+            transport.max_size = READ_SIZE
         self._head = bytearray()
         handshaking = self.wslab_server._handshaking
         if len(handshaking) >= self.wslab_server.limits.max_handshaking:
@@ -268,6 +275,10 @@ class _Connection(ServerConnection):
     async def recv(self, decode: bool | None = None) -> str | bytes: ...
 
     async def recv(self, decode: bool | None = None) -> str | bytes:
+        # Let every other connection have its turn first. With messages queued,
+        # recv() returns without ever giving the loop back, so a client that
+        # sends a flood of tiny messages would keep everyone else waiting.
+        await asyncio.sleep(0)
         message = await super().recv(decode)
         self._record(Direction.TO_SERVER, message)
         return message
