@@ -18,10 +18,12 @@ The last test runs every plain-HTTP and handshake case of issue #9 (2.7,
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from _servers import KernelTarget, Target, cli_server, kernel_server, local_server
@@ -38,6 +40,8 @@ from test_hardening import (
     request_bytes,
 )
 from websockets.sync.client import connect
+
+from wslab.rules import Limits
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -184,6 +188,44 @@ def test_slowloris_does_not_hold_the_server(attack: Target) -> None:
         note_peak(attack)
     finally:
         for sock in slow:
+            sock.close()
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` holds open (listening ones included)."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # closed while we looked
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+def test_refused_clients_that_never_close_are_dropped(attack: Target) -> None:
+    """A refused client counts as handshaking until it closes (max_handshaking).
+
+    Each gets its 426 and keeps its connection open, as a scanner would; the
+    server may keep ``max_handshaking`` of them, not one descriptor each for
+    its close timeout (3 s), which a flood of thousands would exhaust.
+    """
+    before = open_sockets(attack.pid)
+    refused: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", attack.port), timeout=5)
+            sock.sendall(b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # no Upgrade
+            refused.append(sock)
+        assert read_http_response(refused[-1])[0] == 426
+        limit = before + Limits().max_handshaking + 8  # a few of the test's own probes
+        wait_until(
+            lambda: open_sockets(attack.pid) <= limit,
+            timeout=2.0,  # well before close_timeout
+            what=f"at most {limit} sockets open in the server",
+        )
+        attack.answers()
+        note_peak(attack)
+    finally:
+        for sock in refused:
             sock.close()
 
 

@@ -107,9 +107,11 @@ class Limits:
         max_size: Bytes per incoming message; a bigger one closes with 1009
             (RFC 6455 section 7.4.1, "too big to process").
         max_clients: Open WebSocket connections; the next handshake gets 503.
-        max_handshaking: Connections still in their opening handshake; more
-            are dropped at once, so that slow handshakes (slowloris) cannot
-            hold every thread or file descriptor.
+        max_handshaking: Connections still in their opening handshake, or
+            answered with plain HTTP (the page, a refusal) and not closed yet;
+            past it the oldest is dropped, so that slow handshakes (slowloris)
+            or refused clients that never close cannot hold every thread or
+            file descriptor.
         handshake_timeout: Seconds for the whole request head, a deadline
             rather than a timeout per byte (a byte every few seconds would
             otherwise hold a connection forever).

@@ -199,15 +199,18 @@ class _Connection(ServerConnection):
             if parsed is None:
                 return
             data, self._head = bytes(self._head), None
-            self.wslab_server._handshaking.pop(self, None)
             decision = (
                 parsed
                 if isinstance(parsed, rules.Reply)
                 else self.wslab_server._route(parsed[0], self._peer_uid())
             )
             if isinstance(decision, rules.Reply):
+                # Still counted against max_handshaking until it closes: a
+                # client that never closes after its answer would otherwise
+                # hold a file descriptor for close_timeout, thousands at once.
                 self._answer(decision)
                 return
+            self.wslab_server._handshaking.pop(self, None)
         super().data_received(data)
         if self.transport.get_write_buffer_size() > self.wslab_server.limits.max_write_buffer:
             self._too_slow()

@@ -370,18 +370,17 @@ class RawServer:
                 if isinstance(decision, rules.Accept):
                     peer = self._new_peer(sock, address, request, decision.name)
                     self.peers.add(peer)
+                    self._handshaking.pop(sock, None)  # a client now, counted in peers
             if isinstance(decision, rules.Reply):
-                self._reply(sock, decision)  # the page, or a refusal with its reason
+                # The page, or a refusal with its reason. Until the connection
+                # is closed it counts against max_handshaking: a client that
+                # does not read its answer, or never closes, is slow too.
+                self._reply(sock, decision)
                 return None
             self._open(peer, decision.key)
             return peer, rest
         except TimeoutError:
             return None  # Too slow, or a slowloris: close without a word.
-        finally:
-            # Until here it counted against max_handshaking, answer included:
-            # a client that does not read its answer is slow too.
-            with self._lock:
-                self._handshaking.pop(sock, None)
 
     def _read_request(
         self, sock: socket.socket, deadline: float
