@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from wslab import practice
 from wslab.closing import parse_close, serialize_close
 from wslab.frames import Frame, Opcode
 from wslab.lessons import COURSE
-from wslab.practice import apps, beyond, core, intro, production
+from wslab.practice import apps, beyond, core, intro, judging, production
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CHECK = re.compile(r'wslab\.practice\.check\("([\w-]+)"\)')
@@ -194,6 +195,30 @@ MISTAKES = [
         "section 5.5.3",
     ),
     ("11-utf8", "def text_ok(payload):\n    return True\n", "wrong", "UTF-8"),
+    # Odd types and edits: feedback, not a TypeError from the judge.
+    ("02-accept", "accept = ['s3pPLMBiTxaQ9kYGzzhZRbK+xOo=']", "wrong", "one str"),
+    ("02-accept", "KEY2 = 'x3JJHMbDL1EzLkh9GBhXDw'\naccept = 'x'", "wrong", "keep the cell's"),
+    (
+        "06-subprotocol",
+        "def select_subprotocol(offered, supported):\n"
+        "    return [name for name in supported if name in offered]\n",
+        "wrong",
+        "return one name (a str), or None",
+    ),
+    (
+        "11-respond",
+        "def respond(frame):\n"
+        "    if frame.opcode is Opcode.PING:\n"
+        "        return [Frame(Opcode.PONG, frame.payload)]\n"
+        "    if frame.opcode is Opcode.CLOSE:\n"
+        "        code = int.from_bytes(frame.payload[:2], 'big')\n"
+        "        if code == 1005:\n"
+        "            raise ValueError('no 1005')\n"
+        "        return [Frame(Opcode.CLOSE, frame.payload[:2])]\n"
+        "    return [frame]\n",
+        "error",
+        "raised ValueError: no 1005",
+    ),
 ]
 
 
@@ -204,6 +229,35 @@ def test_a_usual_mistake_gets_its_hint(name: str, code: str, status: str, says: 
     assert feedback.status == status, repr(feedback)
     for part in says.split(" ... "):
         assert part in repr(feedback), repr(feedback)
+
+
+#: The steps whose answer is a function the judge calls (05-shout's handler runs on a server).
+FUNCTION_STEPS = [
+    name
+    for name, step in practice.STEPS.items()
+    if f"def {step.names[0]}(" in step.solution and "async def" not in step.solution
+]
+
+
+@pytest.mark.parametrize("name", FUNCTION_STEPS)
+def test_an_endless_loop_is_stopped_with_feedback(name: str, monkeypatch: Any) -> None:
+    """A function that never returns gets feedback, not a kernel that hangs until interrupted,
+    even if it catches Exception."""
+    monkeypatch.setattr(judging, "TIME_LIMIT", 0.2)
+    code = (
+        f"def {practice.step(name).names[0]}(*args):\n"
+        "    while True:\n"
+        "        try:\n"
+        "            pass\n"
+        "        except Exception:\n"
+        "            pass\n"
+    )
+    handler = signal.getsignal(signal.SIGALRM)
+    feedback = run(name, code)
+    assert feedback.status == "error", repr(feedback)
+    assert "still running after 0.2 s" in repr(feedback), repr(feedback)
+    assert "endless loop" in repr(feedback)
+    assert signal.getsignal(signal.SIGALRM) is handler  # pytest-timeout's alarm is back
 
 
 def test_equivalent_answers_are_right() -> None:

@@ -97,6 +97,11 @@ def _judge_subprotocol(ns: Namespace) -> Problem | None:
     ]
     for offered, supported, right, hint in table:
         got = call(function, offered, supported)
+        if not isinstance(got, str | None):
+            return Problem(
+                f"`select_subprotocol({offered!r}, {supported!r})` returned {short(got)}",
+                "a server selects one subprotocol: return one name (a str), or None",
+            )
         if got not in right:
             return Problem(
                 f"`select_subprotocol({offered!r}, {supported!r})` returned {short(got)}", hint

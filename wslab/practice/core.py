@@ -32,9 +32,20 @@ def _judge_accept(ns: Namespace) -> Problem | None:
     key, accept = ns.get("KEY2", "x3JJHMbDL1EzLkh9GBhXDw=="), ns["accept"]
     if isinstance(accept, bytes):
         return Problem("`accept` is bytes", "a header value is text: `.decode('ascii')`")
+    if not isinstance(accept, str):
+        return Problem(
+            f"`accept` is {short(accept)}", "the header's value is one str: base64 of the digest"
+        )
     from ..handshake import accept_key
 
-    if accept == accept_key(key):
+    try:
+        right = accept_key(key)
+    except (TypeError, ValueError):
+        return Problem(
+            f"`KEY2` is {short(key)}, not a key a client sends (base64 of 16 bytes)",
+            'keep the cell\'s `KEY2 = "x3JJHMbDL1EzLkh9GBhXDw=="` as it is',
+        )
+    if accept == right:
         return None
     why = _accept_variants(key).get(accept, "follow the three steps above, one at a time")
     return Problem(f"`accept` is {short(accept)}", why)

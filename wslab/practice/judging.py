@@ -9,20 +9,27 @@ the lessons live in the modules next to this one, one per part of the course.
 The tools here make judges short and keep them from raising: :func:`call`
 runs the student's function and turns what it raises into one line (a
 :class:`StudentCodeRaised`, which :func:`wslab.practice.check` shows as
-feedback), :func:`cases` judges a function by a table of arguments and
-expected results, :func:`fill_in` judges a dict of blanks.
+feedback), and stops it after :data:`TIME_LIMIT` seconds (an endless loop);
+:func:`cases` judges a function by a table of arguments and expected
+results, :func:`fill_in` judges a dict of blanks.
 """
 
 from __future__ import annotations
 
+import signal
 import textwrap
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 __all__ = [
     "HINT_LENGTHS",
     "HINT_MASK",
+    "TIME_LIMIT",
     "WHATWG_SSE",
     "WHATWG_WS",
     "Judge",
@@ -118,19 +125,67 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+#: Seconds one call of the student's function may run before :func:`call` stops it.
+TIME_LIMIT = 5.0
+
+
+class _StillRunning(BaseException):
+    """Raised in the student's code when its time is up.
+
+    A BaseException, like KeyboardInterrupt, so that a student's
+    ``except Exception:`` cannot swallow it.
+    """
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_StillRunning` in the main thread after ``seconds`` (SIGALRM).
+
+    Only in the main thread of a POSIX process (a kernel runs cells there); an
+    alarm already set (pytest-timeout's, wslab.check's) is restored afterwards,
+    less the time spent.
+    """
+    if not (
+        hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> NoReturn:
+        raise _StillRunning
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
+
+
 def call(function: Any, *args: Any) -> Any:
     """Call the student's function and return what it returns.
 
     Raises:
-        StudentCodeRaised: It is not a function, or it raised; the message
-            names the call and the exception in one line.
+        StudentCodeRaised: It is not a function, it raised, or it was still
+            running after :data:`TIME_LIMIT` seconds; the message names the
+            call and what happened in one line.
     """
     shown = ", ".join(short(a) for a in args)
     name = getattr(function, "__name__", "your function")
     if not callable(function):
         raise StudentCodeRaised(f"`{name}` is {short(function)}, not a function")
     try:
-        return function(*args)
+        with _time_limit(TIME_LIMIT):
+            return function(*args)
+    except _StillRunning:
+        raise StudentCodeRaised(
+            f"`{name}({shown})` was still running after {TIME_LIMIT:g} s, so the check "
+            "stopped it: an endless loop? Check that every loop moves towards its end"
+        ) from None
     except Exception as error:
         raise StudentCodeRaised(
             f"`{name}({shown})` raised {type(error).__name__}: {error}"

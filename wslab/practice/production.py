@@ -4,7 +4,7 @@ a server.
 
 from __future__ import annotations
 
-from .judging import Namespace, Problem, Step, call, cases, rfc, short
+from .judging import Namespace, Problem, Step, StudentCodeRaised, call, cases, rfc, short
 
 
 def _judge_full_jitter(ns: Namespace) -> Problem | None:
@@ -138,11 +138,11 @@ def _judge_respond(ns: Namespace) -> Problem | None:
         )
     invalid = Frame(Opcode.CLOSE, (1005).to_bytes(2, "big"))  # never on the wire (7.4.1)
     try:
-        got = respond(invalid)
-    except ProtocolError:
+        got = call(respond, invalid)
+    except StudentCodeRaised as raised:
+        if not isinstance(raised.__cause__, ProtocolError):
+            raise
         got = [Frame(Opcode.CLOSE, serialize_close(1002, ""))]  # the server fails with 1002
-    except Exception as error:
-        return Problem(f"`respond(CLOSE 1005)` raised {type(error).__name__}: {error}")
     if got != [Frame(Opcode.CLOSE, serialize_close(1002, ""))]:
         return Problem(
             f"`respond(CLOSE 1005)` returned {short(got)}: 1005 may not be sent",
