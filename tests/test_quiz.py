@@ -34,6 +34,11 @@ class TestQuiz:
     def test_unknown_question_is_named(self) -> None:
         assert "no such question: q9" in str(quiz.check({"q9": 1}, self.KEY))
 
+    def test_questions_named_by_number_are_named_not_a_typeerror(self) -> None:
+        result = quiz.check({1: "GET", 2: 101}, self.KEY)  # type: ignore[dict-item]
+        assert "no such question: 1, 2; the questions are q1, q2, q3" in str(result)
+        assert result.right == 0
+
     def test_answers_must_be_a_dict(self) -> None:
         with pytest.raises(TypeError, match="answers must be a dict"):
             quiz.check(["GET"], self.KEY)  # type: ignore[arg-type]

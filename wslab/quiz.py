@@ -141,9 +141,11 @@ def check(answers: Mapping[str, object], answer_key: Mapping[str, str | Question
         ok, line = _verdict(name, answers.get(name), expected)
         right += ok
         lines.append(line)
-    unknown = sorted(set(answers) - set(answer_key))
+    unknown = sorted((str(name) for name in answers if name not in answer_key), key=str)
     if unknown:
-        lines.append(f"(no such question: {', '.join(unknown)})")
+        lines.append(
+            f"(no such question: {', '.join(unknown)}; the questions are {', '.join(answer_key)})"
+        )
     return Result(tuple(lines), right, len(answer_key))
 
 
