@@ -101,8 +101,10 @@ RECORD_BYTES = 64 * 1024
 #: The most bytes read from one client at once. websockets handles every frame
 #: of a read in one go, and all connections share one loop: 256 KiB (asyncio's
 #: default) of empty pings is 43,000 frames, 0.2 s of parsing during which no
-#: other client is served. 16 KiB is 3,000 frames at most.
-READ_SIZE = 16 * 1024
+#: other client is served. 80 KiB is 13,600 frames at most, and still takes a
+#: 64 KiB message with its header in one read (16 KiB made that echo 15-30%
+#: slower: benchmarks/run.py --only echo).
+READ_SIZE = 80 * 1024
 
 _LOGGER = logging.getLogger("wslab.server")
 
