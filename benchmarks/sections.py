@@ -60,7 +60,8 @@ def bench_echo(results: Results, quick: bool, use_node: bool) -> None:
         floor = TcpClient(floor_port)
         stack.callback(floor.close)
         clients: dict[str, Client] = {}
-        for label, starter in implementations(use_node).items():
+        starters = {**implementations(use_node), PY_FLOOR: own_process("pyfloor")}
+        for label, starter in starters.items():
             check_interrupted()
             try:
                 port = starter(stack, "echo")
@@ -115,6 +116,10 @@ def bench_echo(results: Results, quick: bool, use_node: bool) -> None:
     _echo_targets(results)
 
 
+#: The least any pure-Python WebSocket server can do (benchmarks/servers.py).
+PY_FLOOR = "pure-Python floor (own process)"
+
+
 def _echo_targets(results: Results) -> None:
     for label, limit, name in (
         (IN_KERNEL, 1.10, "in-kernel round trip <= 1.10x websockets at every size"),
@@ -131,7 +136,15 @@ def _echo_targets(results: Results) -> None:
             continue
         worst, at = max(ratios)
         shown = ", ".join(f"{r:.2f}x ({s})" for r, s in ratios)
-        results.target(name, f"p50 {shown}; worst {worst:.2f}x at {at}", worst <= limit)
+        floor = ""
+        if label != IN_KERNEL:  # what no pure-Python server can beat, in the same run
+            row, reference = (
+                results.find("echo", at, PY_FLOOR),
+                results.find("echo", at, WEBSOCKETS),
+            )
+            if (ratio := p50_ratio(row, reference)) is not None:
+                floor = f" (pure-Python floor {ratio:.2f}x at {at})"
+        results.target(name, f"p50 {shown}; worst {worst:.2f}x at {at}{floor}", worst <= limit)
 
 
 def p50_ratio(row: Row | None, reference: Row | None) -> float | None:

@@ -10,13 +10,17 @@ KIND is one of:
   what wslab's echo and chat handlers do;
 * ``wslab``: ``wslab.serve()`` in a plain process (no kernel), to tell the
   kernel's cost from the cost of wslab's layer on websockets;
-* ``raw``: wslab's from-scratch server, ``wslab.raw.RawServer``.
+* ``raw``: wslab's from-scratch server, ``wslab.raw.RawServer``;
+* ``pyfloor``: the least a pure-Python WebSocket echo can do (a thread per
+  client, frames parsed by hand, no checks at all, wslab's fast unmasking):
+  the floor under RawServer, which does the same work plus the RFC's checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import sys
 import threading
 
@@ -95,6 +99,67 @@ async def websockets_server(handler: str) -> None:
         await server.serve_forever()
 
 
+def _recv_exactly(sock: socket.socket, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = sock.recv_into(view[got:])
+        if not n:
+            raise ConnectionError("the client left")
+        got += n
+
+
+def _floor_client(sock: socket.socket) -> None:
+    """Answer one handshake, then echo binary frames back unmasked; nothing checked."""
+    from wslab.handshake import accept_key
+    from wslab.utils import apply_mask
+
+    with sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept_key(key).encode()
+            + b"\r\n\r\n"
+        )
+        buffer = memoryview(bytearray(2**20 + 14))
+        try:
+            while True:
+                _recv_exactly(sock, buffer[:2])
+                first, length = buffer[0], buffer[1] & 0x7F
+                extra = {126: 2, 127: 8}.get(length, 0)
+                _recv_exactly(sock, buffer[: extra + 4])
+                if extra:
+                    length = int.from_bytes(buffer[:extra], "big")
+                mask = bytes(buffer[extra : extra + 4])
+                _recv_exactly(sock, buffer[:length])
+                payload = apply_mask(buffer[:length], mask)
+                if length < 126:
+                    header = bytes([first, length])
+                elif length < 2**16:
+                    header = bytes([first, 126]) + length.to_bytes(2, "big")
+                else:
+                    header = bytes([first, 127]) + length.to_bytes(8, "big")
+                sock.sendall(header + payload)
+        except OSError:
+            pass  # the client left
+
+
+def pure_python_floor() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    announce(listener.getsockname()[1])
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=_floor_client, args=(sock,), daemon=True).start()
+
+
 def block_forever() -> None:
     threading.Event().wait()
 
@@ -119,8 +184,12 @@ def main() -> None:
         raw = RawServer(handler, port=0, path="/chat", max_clients=2000, token=None).start()
         announce(raw.port)
         block_forever()
+    elif kind == "pyfloor":
+        pure_python_floor()
     else:
-        raise SystemExit(f"unknown server kind {kind!r}: use tcp, websockets, wslab or raw")
+        raise SystemExit(
+            f"unknown server kind {kind!r}: use tcp, websockets, wslab, raw or pyfloor"
+        )
     del ballast
 
 
