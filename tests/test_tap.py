@@ -11,6 +11,7 @@ import itertools
 import socket
 import threading
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -685,3 +686,41 @@ def test_the_tap_refuses_before_forwarding_or_recording(
     assert [r.kind for r in records] == [Kind.ERROR]  # no CONNECT: nothing reached the server
     assert records[0].text.startswith("refused: 403 Forbidden: ")
     assert "SESSION-SECRET" not in records[0].text and not records[0].data
+
+
+_HEAD_101 = server_response("dGhlIHNhbXBsZSBub25jZQ==").serialize()
+_UPGRADE = client_request("127.0.0.1", "/chat", key="dGhlIHNhbXBsZSBub25jZQ==").serialize()
+
+
+@pytest.mark.parametrize(
+    ("direction", "start"),
+    [
+        # A header that claims 2**40 bytes: the tap held every byte of it.
+        (Direction.TO_CLIENT, _HEAD_101 + b"\x82\x7f" + (2**40).to_bytes(8, "big")),
+        # A response without a length: its body runs until the server closes.
+        (Direction.TO_CLIENT, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"),
+        # A client that sends after its Upgrade without waiting for the 101.
+        (Direction.TO_SERVER, _UPGRADE),
+    ],
+    ids=["2**40-byte frame", "body until close", "bytes before the 101"],
+)
+def test_an_endless_frame_or_body_is_not_held_in_memory(
+    direction: Direction, start: bytes
+) -> None:
+    """A hostile peer streaming 48 MiB grew the tap as much (3 GiB in 8 s through a real tap)."""
+    from wslab.tap import ConnectionDecoder
+
+    decoder = ConnectionDecoder(1, lambda: 0.0)
+    records = decoder.data(direction, start)
+    chunk = bytes(65536)
+    tracemalloc.start()
+    try:
+        for _ in range(48 * 16):  # 48 MiB, in a tap's reads
+            records += decoder.data(direction, chunk)[:1]  # records are the recorder's to bound
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 2**20, f"the decoder held {peak / 2**20:.0f} MiB"
+    errors = [r for r in records if r.kind is Kind.ERROR]
+    assert "too big for the tap to decode" in errors[0].text, errors[0].text
+    assert "forwarded unchanged" in errors[0].text

@@ -61,6 +61,11 @@ __all__ = ["ConnectionDecoder", "Tap", "taps"]
 _CHUNK = 65536
 #: The largest message the tap inflates for display (permessage-deflate).
 _MAX_INFLATE = 2**20
+#: The largest frame or HTTP body the tap holds to decode (a recorder's worth,
+#: ``Recorder.max_bytes``). Bigger ones are still forwarded, only no longer
+#: decoded: a frame header may claim 2**63 bytes and a body may run until TCP
+#: closes, and holding them would grow the kernel without limit.
+_MAX_DECODE = 16 * 2**20
 #: Seconds to wait for the upstream server to accept a connection.
 _CONNECT_TIMEOUT = 5.0
 #: Headers whose values are credentials: hidden in records unless asked.
@@ -106,7 +111,7 @@ class _Half:
         self.pending_head = b""
         self.pending_text = ""
         self.pending_kind = Kind.HTTP_REQUEST
-        self.frames = FrameDecoder(side=None, max_size=None, allow_rsv1=True)
+        self.frames = FrameDecoder(side=None, max_size=_MAX_DECODE, allow_rsv1=True)
         self.fed = 0  # how many bytes of the buffer the frame decoder has seen
         # permessage-deflate (RFC 7692): one raw-deflate stream per direction.
         self.inflater: Any = None
@@ -159,6 +164,13 @@ class ConnectionDecoder:
             # Decoding is only watching: whatever goes wrong in it must never
             # stop the bytes from flowing, so it becomes a record too.
             self._break(half, records, f"the tap cannot decode this: {error!r}")
+        held = len(half.buffer) + len(half.pending_head)
+        if half.mode in (_Mode.BODY, _Mode.WAIT) and held > _MAX_DECODE:
+            # A body without an end, or a client that never waits for the 101.
+            # (Frames are bounded by the frame decoder's max_size.)
+            half.buffer.clear()  # not in the record either: it would fill the recorder
+            half.pending_head = b""
+            self._break(half, records, _too_big(f"{half.mode.value} of over {held:,} bytes"))
         return records
 
     def eof(self, direction: Direction, *, reset: bool = False) -> list[Record]:
@@ -308,7 +320,11 @@ class ConnectionDecoder:
         try:
             decoded = half.frames.feed_raw(new)
         except ProtocolError as error:
-            self._break(half, records, f"undecodable frame: {error}")
+            if error.code == 1009:  # valid, only too big to hold: keep no bytes
+                half.buffer.clear()
+                self._break(half, records, _too_big(error.reason))
+            else:
+                self._break(half, records, f"undecodable frame: {error}")
             return False
         for raw in decoded:
             del half.buffer[: len(raw.data)]
@@ -358,6 +374,14 @@ class ConnectionDecoder:
         header: Header | None = None,
     ) -> Record:
         return Record(self.clock(), self.connection, direction, kind, data, frame, header, text)
+
+
+def _too_big(what: str) -> str:
+    """The ERROR record's text when the tap stops decoding a direction for its size."""
+    return (
+        f"too big for the tap to decode ({what}; it holds at most {_MAX_DECODE:,} bytes): "
+        "forwarded unchanged, no longer decoded in this direction"
+    )
 
 
 def redact_head(head: bytes) -> bytes:
