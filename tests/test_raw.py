@@ -902,9 +902,12 @@ def test_handler_exception_closes_that_client_with_1011(
 
 
 @contextmanager
-def scripted_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
+def scripted_server(
+    script: Callable[[socket.socket], None], *, answer: bool = True
+) -> Iterator[str]:
     """A plain-socket server: it accepts one client, answers its handshake by
-    hand (section 4.2.2), then runs ``script(conn)``. Yields its ws:// URL."""
+    hand (section 4.2.2) unless ``answer`` is false, then runs ``script(conn)``.
+    Yields its ws:// URL."""
     errors: list[BaseException] = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -920,12 +923,13 @@ def scripted_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
                     key = head.split("Sec-WebSocket-Key: ")[1].split("\r\n")[0]
                     digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
                     accept = base64.b64encode(digest.digest()).decode()
-                    conn.sendall(
-                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                        + accept.encode()
-                        + b"\r\n\r\n"
-                    )
+                    if answer:
+                        conn.sendall(
+                            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                            + accept.encode()
+                            + b"\r\n\r\n"
+                        )
                     script(conn)
             except BaseException as error:
                 errors.append(error)
@@ -985,6 +989,66 @@ def test_client_fails_a_masked_server_frame_with_1002() -> None:
             client.recv(timeout=5)
         assert client.close_code == 1002
     assert received == [b"\x88" + struct.pack("!H", 1002)]
+
+
+def keep_sending(conn: socket.socket, data: bytes, dropped: list[bool]) -> None:
+    """Send ``data`` again and again for up to 20 s; note whether the client hung up first."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            conn.sendall(data)
+        except OSError:
+            dropped.append(True)  # the client closed its socket
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"\x88\x05\x03\xe8bye", masked(0x81, b"masked by mistake")],
+    ids=["close frame", "masked server frame"],
+)
+def test_client_gives_up_on_a_server_that_keeps_sending_after_the_end(first: bytes) -> None:
+    """The client waits a while for the server's FIN (7.1.1), not for as long as bytes come.
+
+    Before: a timeout per recv(), so a server that kept sending after its
+    close frame (or after a frame that failed the connection) held recv() forever.
+    """
+    dropped: list[bool] = []
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(first)
+        keep_sending(conn, b"\x00" * 100, dropped)
+
+    with scripted_server(script) as url:
+        client = RawClient.connect(url)
+        with pytest.raises(ConnectionClosed):
+            client.recv(timeout=5)
+        assert client.close_code in (1000, 1002)
+    assert dropped, "the client read until the server stopped sending"
+
+
+def test_client_handshake_timeout_is_a_deadline_for_the_whole_answer() -> None:
+    """A server that sends its 101 a byte at a time does not hold connect() forever."""
+    dropped: list[bool] = []
+
+    def script(conn: socket.socket) -> None:
+        keep_sending(conn, b"H", dropped)
+
+    with scripted_server(script, answer=False) as url:
+        with pytest.raises(TimeoutError, match="did not answer the handshake within 1 s"):
+            RawClient.connect(url, timeout=1)
+    assert dropped, "connect() waited until the server stopped sending"
+
+
+def test_client_reports_a_refusal_with_a_malformed_content_length() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: many\r\n\r\nno")
+
+    with scripted_server(script, answer=False) as url:
+        with pytest.raises(HandshakeError, match="400 Bad Request") as info:
+            RawClient.connect(url, timeout=5)  # was a ValueError from int("many")
+    assert info.value.status == 400
 
 
 def test_client_uses_a_fresh_mask_key_per_frame(server: RawServer) -> None:

@@ -27,11 +27,11 @@ from ..closing import CloseCode
 from ..connection import CloseReceived, Connection, Failed, Message, Pong, State
 from ..errors import ConnectionClosed, HandshakeError
 from ..frames import DEFAULT_MAX_SIZE, Frame, Side
-from ..handshake import Request, Response, check_response, client_request, new_key
+from ..handshake import Request, Response, check_response, client_request, new_key, split_head
 from ..rules import redact
 from ..uri import parse_uri
 from ._sockets import CHUNK, no_delay
-from .heads import read_head
+from .heads import receive
 
 __all__ = ["RawClient"]
 
@@ -129,7 +129,7 @@ class RawClient:
             key = new_key()
             request = client_request(uri.host_header, uri.path, key=key, origin=origin)
             sock.sendall(request.serialize())
-            response, rest = _read_response(sock, url, timeout)
+            response, rest = _read_response(sock, url, timeout, time.monotonic() + timeout)
             check_response(response, key)
         except HandshakeError as error:
             sock.close()
@@ -243,10 +243,14 @@ class RawClient:
 
     def _wait_for_tcp_close(self, timeout: float = _LINGER) -> None:
         """Section 7.1.1: the client waits for the server to close TCP first."""
+        # One deadline, not a timeout per recv(): a server that keeps sending
+        # after its close frame would otherwise keep us reading forever.
+        deadline = time.monotonic() + timeout
         try:
-            self._sock.settimeout(timeout)
-            while self._sock.recv(CHUNK):
-                pass
+            while (left := deadline - time.monotonic()) > 0:
+                self._sock.settimeout(left)
+                if not self._sock.recv(CHUNK):
+                    break
         except OSError:
             pass  # The server reset the connection, or took too long.
         self._finish(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason or "")
@@ -281,26 +285,39 @@ class RawClient:
             self._finish(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason or "")
 
 
-def _read_response(sock: socket.socket, url: str, timeout: float) -> tuple[Response, bytes]:
-    """Read the server's answer to the handshake; keep the body of an error."""
+def _read_response(
+    sock: socket.socket, url: str, timeout: float, deadline: float
+) -> tuple[Response, bytes]:
+    """Read the server's answer to the handshake by ``deadline``; keep the body of an error."""
+    buffer = b""
     try:
-        head, rest = read_head(sock, url)
+        # read_head()'s loop, with one deadline for the whole answer: a timeout
+        # per recv() alone lets a server that sends a byte a second hold us forever.
+        while (parts := split_head(buffer)) is None:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            buffer += receive(sock, redact(url))
     except ConnectionResetError:
         raise HandshakeError(f"{redact(url)} closed the connection without answering") from None
     except TimeoutError:
         raise TimeoutError(
             f"{redact(url)} did not answer the handshake within {timeout} s"
         ) from None
+    head, rest = parts
     response = Response.parse(head)
     if response.status != 101:
         # An error answer explains itself in its body: keep it for the message.
-        length = int(response.headers.get("Content-Length") or 0)
+        declared = (response.headers.get("Content-Length") or "").strip()
+        length = int(declared) if declared.isdigit() else 0  # a bad length: no body
         body = rest
-        while len(body) < min(length, 4096):
-            data = sock.recv(4096)
-            if not data:
-                break
-            body += data
+        try:
+            while len(body) < min(length, 4096):
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                data = sock.recv(4096)
+                if not data:
+                    break
+                body += data
+        except TimeoutError:
+            pass  # the status alone says it: refused
         response.body = body[:length]
         rest = b""
     return response, rest
