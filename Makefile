@@ -103,8 +103,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # `git pull` keeps working: new or updated course files are copied in, a file already
 # there (the student's work) is never overwritten (wslab.lessons.working_copy).
 lab: $(LAB_STAMP)
-	@$(LAB_BIN)/python -c 'import sys, wslab.lessons as l; new = l.working_copy(*sys.argv[1:]); \
-	  print(f"{sys.argv[2]}/: {len(new)} new course files copied in")' notebooks $(WORK)
+	@$(LAB_BIN)/python -m wslab.lessons notebooks $(WORK)
 	$(LAB_BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(WORK) $(ALLOW_ROOT) $(ARGS)
 
 # Editing and grading the exercises (docs/instructors.md): nbgrader's menus, in the course folder.

@@ -224,6 +224,29 @@ class TestWorkingCopy:
         assert (work / "00-start-here.ipynb").read_text() == "00-start-here v2"
         assert (work / "01-why-websockets.ipynb").read_text() == "my answers"
 
+    def test_an_edited_copy_left_behind_is_named(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """make lab's line: new and updated copies counted apart, edited ones named."""
+        from wslab.lessons.__main__ import main
+
+        course, work = tmp_path / "course", tmp_path / "my-work"
+        course.mkdir()
+        for stem in ("00-start-here", "01-why-websockets", "02-handshake"):
+            (course / f"{stem}.ipynb").write_text(f"{stem} v1")
+        assert main([str(course), str(work)]) == 0
+        assert "3 new and 0 updated course files copied in" in capsys.readouterr().out
+        (work / "01-why-websockets.ipynb").write_text("my answers")
+        (work / "02-handshake.ipynb").write_text("my notes")
+        (course / "00-start-here.ipynb").write_text("00-start-here v2")
+        (course / "01-why-websockets.ipynb").write_text("01-why-websockets v2")
+        assert lessons.newer_in_course(course, work) == [work / "01-why-websockets.ipynb"]
+        assert main([str(course), str(work)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].endswith("0 new and 1 updated course files copied in")
+        assert len(lines) == 2 and "01-why-websockets.ipynb: kept as you edited it" in lines[1]
+        assert "01-why-websockets-mine.ipynb" in lines[1]  # how to get the new version
+
 
 @pytest.mark.kernel
 @pytest.mark.timeout(120)

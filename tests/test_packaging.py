@@ -165,7 +165,7 @@ class TestMakefile:
         commands = self._dry_run("lab")
         assert "-m venv --without-pip .venv-lab" in commands
         assert "'.[test]'" not in commands  # no test extras, so no nbgrader
-        assert "working_copy" in commands and "notebooks my-work" in commands
+        assert "-m wslab.lessons notebooks my-work" in commands  # working_copy
         assert "--ServerApp.root_dir=my-work" in commands and "--port=9999" in commands
 
     def test_tests_run_from_the_other_venv(self) -> None:

@@ -38,7 +38,7 @@ from .charts import (
     plot_push,
     plot_slow_consumer,
 )
-from .course import COURSE, course_map, environment_check, working_copy
+from .course import COURSE, course_map, environment_check, newer_in_course, working_copy
 from .pages import client_page
 from .polling import UPDATE, Measurement, UpdateServer, measure_polling
 from .push import SSE_RETRY_MS, PushServer, compare_push, sse_sample
@@ -71,6 +71,7 @@ __all__ = [
     "environment_check",
     "make_token",
     "measure_polling",
+    "newer_in_course",
     "plot_attempts",
     "plot_backoff",
     "plot_fanout",

@@ -19,7 +19,15 @@ from pathlib import Path
 
 from ..display import HTMLView, svg_view
 
-__all__ = ["COURSE", "MANIFEST", "REQUIREMENTS", "course_map", "environment_check", "working_copy"]
+__all__ = [
+    "COURSE",
+    "MANIFEST",
+    "REQUIREMENTS",
+    "course_map",
+    "environment_check",
+    "newer_in_course",
+    "working_copy",
+]
 
 #: The twelve lessons: number, file stem, short name, part of the course.
 COURSE: tuple[tuple[str, str, str, str], ...] = (
@@ -154,6 +162,34 @@ def working_copy(course: str | Path, work: str | Path) -> list[Path]:
     if copied:
         manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return copied
+
+
+def newer_in_course(course: str | Path, work: str | Path) -> list[Path]:
+    """The student's edited copies whose course file changed since they were copied.
+
+    :func:`working_copy` keeps them as they are; this names them, so that the
+    student hears of the update instead of working on an old lesson unaware.
+
+    Args:
+        course: The course's ``notebooks/`` folder.
+        work: The working folder, e.g. ``my-work/``.
+
+    Returns:
+        The copies in ``work`` (edited by the student) with a newer course version.
+    """
+    course, work = Path(course), Path(work)
+    try:
+        manifest: dict[str, str] = json.loads((work / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []  # no record of what was copied: nothing to compare with
+    stale = []
+    for name, copied in sorted(manifest.items()):
+        source, target = course / name, work / name
+        if not (source.is_file() and target.is_file()):
+            continue
+        if _digest(target) != copied and _digest(source) != copied:
+            stale.append(target)
+    return stale
 
 
 def _digest(path: Path) -> str:
