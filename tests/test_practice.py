@@ -257,6 +257,7 @@ def test_an_endless_loop_is_stopped_with_feedback(name: str, monkeypatch: Any) -
     assert feedback.status == "error", repr(feedback)
     assert "still running after 0.2 s" in repr(feedback), repr(feedback)
     assert "endless loop" in repr(feedback)
+    assert "raised" not in repr(feedback)  # nothing was raised: it was stopped
     assert signal.getsignal(signal.SIGALRM) is handler  # pytest-timeout's alarm is back
 
 

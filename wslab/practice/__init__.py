@@ -68,7 +68,7 @@ class Feedback:
     _TITLES: ClassVar[dict[str, str]] = {
         "blank": "Not yet",
         "wrong": "Not quite",
-        "error": "Your code raised an exception",
+        "error": "Your code could not be checked",  # it raised, ran too long, or is no function
         "right": "Right",
     }
     _COLOURS: ClassVar[dict[str, str]] = {
