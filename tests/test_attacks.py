@@ -427,6 +427,29 @@ def test_a_flood_of_tiny_frames_does_not_starve_the_others(attack: Target) -> No
         flooder.sock.close()
 
 
+def test_a_member_that_closes_but_keeps_tcp_open_leaves_in_time(attack: Target) -> None:
+    # A Close frame (or a frame that fails the connection), then TCP stays
+    # open: the server closes TCP itself after close_timeout (3 s). wslab.serve
+    # waited for its next keepalive ping (20 s; forever with pings off), so the
+    # member held its slot and the room never heard it had left.
+    with connect(attack.with_name("listener"), open_timeout=5) as listener:
+        members = [handshake(attack, f"closer{i}") for i in range(2)]
+        try:
+            members[0].sock.sendall(client_frame(CLOSE, b"\x03\xe8"))
+            members[1].sock.sendall(bytes([0x80 | TEXT, 3]) + b"bad")  # unmasked: 1002
+            waiting = {"* closer0 left", "* closer1 left"}
+            deadline = time.monotonic() + 12  # close_timeout, generously; not 20 s
+            while waiting:
+                left = deadline - time.monotonic()
+                assert left > 0, f"the room never heard: {sorted(waiting)}"
+                message = listener.recv(timeout=left)
+                waiting.discard(message if isinstance(message, str) else "")
+            note_peak(attack)
+        finally:
+            for member in members:
+                member.sock.close()
+
+
 # -- 2.11 and the end: Ctrl-C still stops the command -----------------------------------
 
 

@@ -191,6 +191,44 @@ def test_silent_server_times_out() -> None:
             Client(f"ws://127.0.0.1:{port}/", timeout=0.3)
 
 
+@pytest.mark.parametrize(
+    "after_101",
+    [b"\x88\x02\x03\xe8", b"\x88\x01\x03", b"\x82\x7f" + (2**63).to_bytes(8, "big")],
+    ids=["close frame", "1-byte close payload", "2**63 length"],
+)
+def test_a_server_that_ends_but_keeps_tcp_open_is_dropped_after_timeout(
+    after_101: bytes,
+) -> None:
+    """After the server's Close (or a frame that fails the connection) recv() ends
+    within the client's timeout, not at the next keepalive ping 20 s later."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        held: list[socket.socket] = []
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            held.append(conn)  # never closed until the test ends
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            key = head.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+            conn.sendall(wslab.handshake.server_response(key).serialize() + after_101)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            client = Client(f"ws://127.0.0.1:{port}/", timeout=1)
+            with pytest.raises(ConnectionClosedError):
+                client.recv(timeout=15)  # was a TimeoutError: 20 s for the keepalive ping
+            assert client.ready_state == "CLOSED"
+        finally:
+            thread.join(5)
+            for conn in held:
+                conn.close()
+
+
 def test_non_blocking_constructor(echo: Server) -> None:
     opened = threading.Event()
     ws = Client(echo, block=False, on_open=opened.set)

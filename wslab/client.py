@@ -140,6 +140,26 @@ def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
         traceback.print_exc(file=sys.stderr)
 
 
+class _Connection(ClientConnection):
+    """websockets' client connection, which drops TCP at its close deadline by itself."""
+
+    _close_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.close_deadline is not None and self._close_timer is None:
+            # The server's Close frame, or a frame that failed the connection,
+            # set the deadline; but only a send() or close() waits for it, not
+            # recv(), so a server that kept TCP open (and kept sending) made
+            # recv() wait for the next keepalive ping, 20 s, not ``timeout``.
+            self._close_timer = self.loop.call_at(self.close_deadline, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        super().connection_lost(exc)
+
+
 class _Session:
     """One connection's state and I/O, on one event loop (the Client's or the caller's)."""
 
@@ -180,6 +200,7 @@ class _Session:
                 open_timeout=self.timeout,
                 close_timeout=self.timeout,
                 compression=None,
+                create_connection=_Connection,
                 # A proxy from the environment must not capture local servers.
                 proxy=None if is_loopback(host) else True,
             )

@@ -177,6 +177,7 @@ class _Connection(ServerConnection):
     _head: bytearray | None
     _refused = False
     _dropping = False
+    _close_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -214,6 +215,13 @@ class _Connection(ServerConnection):
                 return
             self.wslab_server._handshaking.pop(self, None)
         super().data_received(data)
+        if self.close_deadline is not None and self._close_timer is None:
+            # The client's Close frame, or a frame that failed the connection,
+            # set websockets' close deadline; but only a send() or close()
+            # waits for it, not a handler in recv(), so a client that kept TCP
+            # open stayed in server.clients until the next keepalive ping (20 s;
+            # forever with ping_interval=None). Drop TCP at the deadline itself.
+            self._close_timer = self.loop.call_at(self.close_deadline, self.transport.abort)
         if self.transport.get_write_buffer_size() > self.wslab_server.limits.max_write_buffer:
             self._too_slow()
 
@@ -266,6 +274,8 @@ class _Connection(ServerConnection):
         super().eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
         self.wslab_server._handshaking.pop(self, None)
         super().connection_lost(exc)
         self.wslab_server._client_left(self)
