@@ -23,6 +23,14 @@ class TestNames:
             ("x" * 100, "x" * chat.MAX_NAME),
             ("*", "guest"),
             ("", "guest"),
+            # Invisible characters could hide a leading star or reverse the line.
+            ("\u200b* Admin", "Admin"),
+            ("\ufeff\u2060*Admin", "Admin"),
+            ("\u202enimdA", "nimdA"),
+            ("Ev\u2066e\u2069", "Eve"),
+            ("Ev\x1b[2Je\x00\x7f", "Ev[2Je"),
+            ("\u200b \u200b", "guest"),
+            ("Zoë Ünal 李", "Zoë Ünal 李"),
         ],
     )
     def test_clean_name(self, raw: str, clean: str) -> None:

@@ -21,6 +21,7 @@ leave) and it says what to send, and to whom; the handler does the sending.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 import urllib.parse
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -50,12 +51,24 @@ NOTICE = "* "
 def clean_name(name: str, fallback: str = "guest") -> str:
     """Make a name safe to show: one line, no leading ``*``, at most MAX_NAME characters.
 
+    Invisible characters go too: control characters, and format characters
+    such as zero-width spaces and bidi overrides (Unicode categories Cc and
+    Cf). Otherwise ``"\\u200b* Admin"`` would keep its star behind a
+    zero-width space, and a name that starts with U+202E would reverse the
+    whole chat line: either could show a fake notice.
+
     >>> clean_name("  * Admin\\nsays ")
     'Admin says'
     >>> clean_name("***")
     'guest'
+    >>> clean_name("\\u200b* Admin")
+    'Admin'
     """
-    one_line = " ".join(str(name).split())  # newlines, tabs and runs of spaces
+    words = (
+        "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf"))
+        for word in str(name).split()  # newlines, tabs and runs of spaces
+    )
+    one_line = " ".join(word for word in words if word)
     return one_line.lstrip("* ")[:MAX_NAME].rstrip() or fallback
 
 
