@@ -115,6 +115,16 @@ class TestResumableChat:
         finally:
             server.stop()
 
+    def test_a_last_id_that_is_not_a_whole_number_is_ignored(self) -> None:
+        # "%C2%B2" is "²": str.isdigit() says yes, int() says no (a 1011 and a traceback).
+        server = wslab.serve(ResumableChat(), port=0)
+        try:
+            (welcome,) = asyncio.run(_collect(server.url + "&last_id=%C2%B2", 1))
+            assert welcome == {"type": "welcome", "last_id": 0}  # as a new client
+            assert not [r for r in server.recorder.records if r.kind is Kind.ERROR]
+        finally:
+            server.stop()
+
     def test_plain_text_envelopes_acks_and_renames(self) -> None:
         chat = ResumableChat()
         server = wslab.serve(chat, port=0)

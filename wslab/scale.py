@@ -249,7 +249,9 @@ def last_id_from_path(path: str) -> int | None:
     41
     """
     values = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("last_id")
-    if values and values[0].isdigit():
+    # ASCII digits only: "²".isdigit() is true too, and int("²") raised in the
+    # handler, so any visitor could make the notebook print a traceback.
+    if values and values[0].isascii() and values[0].isdigit():
         return int(values[0])
     return None
 
