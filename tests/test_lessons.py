@@ -9,6 +9,7 @@ the working copy never overwrites a student's work.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,25 @@ class TestMeasurements:
             push.stop()
         with pytest.raises(lessons.ServerStopped, match="run the cell that starts it again"):
             lessons.compare_push(push, 5)
+
+    def test_a_last_event_id_that_is_not_a_whole_number_is_ignored(self) -> None:
+        """'²' passes str.isdigit() but not int(): the stream starts afresh, no 500."""
+        push = lessons.PushServer()
+        try:
+            with socket.create_connection(("127.0.0.1", push.port), timeout=5) as conn:
+                # b"\xb2" is "²" in Latin-1, the charset HTTP servers decode headers with.
+                conn.sendall(
+                    b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: \xb2\r\n\r\n"
+                )
+                answer = b""
+                while b"subscribed" not in answer and len(answer) < 4096:
+                    if not (chunk := conn.recv(4096)):
+                        break
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+            assert b"retry:" in answer
+        finally:
+            push.stop()
 
 
 class TestTokens:

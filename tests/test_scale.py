@@ -46,6 +46,20 @@ class TestLocalBus:
         assert [json.loads(text)["id"] for text in history] == [3, 4, 5]  # 3 kept
         assert json.loads(history[-1]) == {"id": 5, "type": "message", "text": "m"}
 
+    def test_refs_are_remembered_up_to_a_limit(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A client that sends a fresh ref with every message cannot grow memory without end."""
+        monkeypatch.setattr(scale, "MAX_REFS", 3)
+        bus = LocalBus()
+
+        async def run() -> list[int]:
+            ids = [await bus.publish({"type": "message"}, ref=f"r{n}") for n in range(4)]
+            ids.append(await bus.publish({"type": "message"}, ref="r3"))  # still known
+            ids.append(await bus.publish({"type": "message"}, ref="r0"))  # forgotten
+            return ids
+
+        assert asyncio.run(run()) == [1, 2, 3, 4, 4, 5]
+        assert len(bus._refs) == 3
+
 
 class TestValkeyBus:
     """Two processes' buses on one Valkey: one sequence of ids, one history."""
@@ -122,6 +136,20 @@ class TestResumableChat:
             (welcome,) = asyncio.run(_collect(server.url + "&last_id=%C2%B2", 1))
             assert welcome == {"type": "welcome", "last_id": 0}  # as a new client
             assert not [r for r in server.recorder.records if r.kind is Kind.ERROR]
+        finally:
+            server.stop()
+
+    def test_a_ref_too_long_to_remember_is_not_kept(self) -> None:
+        server = wslab.serve(ResumableChat(), port=0)
+        long_ref = "r" * (scale.MAX_REF_LENGTH + 1)
+        try:
+            with wslab.Client(server.url + "&name=ada") as ada:
+                for text in ("one", "two"):  # the same ref twice: both published
+                    ada.send(json.dumps({"type": "message", "text": text, "ref": long_ref}))
+                wait_until(lambda: sum('"two"' in m for m in ada.messages) == 1)
+                events = [json.loads(m) for m in ada.messages]
+            assert [e["text"] for e in events if e.get("type") == "message"] == ["one", "two"]
+            assert not any(e.get("type") == "ack" or "ref" in e for e in events)
         finally:
             server.stop()
 

@@ -85,6 +85,13 @@ __all__ = [
 HISTORY = 1000
 #: Seconds a message ref is remembered, so that a resend is not published twice.
 REF_SECONDS = 3600
+#: How many refs one process remembers at most (the newest): a resend comes
+#: soon after its first try, and a client that sends a fresh ref with every
+#: message must not grow the memory without end.
+MAX_REFS = 10_000
+#: The longest ref taken, in characters; a longer one is ignored (the message
+#: is published without one, and not acknowledged), so refs stay small.
+MAX_REF_LENGTH = 64
 
 #: Called with each published event: its JSON text and its id.
 Deliver = Callable[[str, int], None]
@@ -123,7 +130,7 @@ class LocalBus:
     def __init__(self, history: int = HISTORY) -> None:
         self.last_id = 0
         self._events: collections.deque[tuple[int, str]] = collections.deque(maxlen=history)
-        self._refs: dict[str, int] = {}
+        self._refs: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._deliver: Deliver | None = None
 
     async def start(self, deliver: Deliver) -> None:
@@ -137,6 +144,8 @@ class LocalBus:
         self._events.append((self.last_id, text))
         if ref is not None:
             self._refs[ref] = self.last_id
+            if len(self._refs) > MAX_REFS:
+                self._refs.popitem(last=False)  # forget the oldest
         if self._deliver is not None:
             self._deliver(text, self.last_id)
         return self.last_id
@@ -371,6 +380,8 @@ class ResumableChat(Chat):
         if event is not None and event.get("type") == "message":
             text, ref = str(event.get("text", "")), event.get("ref")
             ref = str(ref) if ref is not None else None
+            if ref is not None and len(ref) > MAX_REF_LENGTH:
+                ref = None  # too long to remember: published, not deduplicated
         if rules.parse_rename(text) is not None:
             notice = self.room.receive(ws, text)
             _set_client_name(ws, self.room.names[ws])

@@ -125,7 +125,8 @@ def _push_handlers(owner: PushServer) -> list[tuple[str, Any]]:
                 # A comment says the stream is open; retry: sets the reconnection time.
                 self.write(f"retry: {SSE_RETRY_MS}\n: subscribed\n\n")
                 last = self.request.headers.get("Last-Event-ID")
-                if last is not None and last.isdigit():  # resume after the last event seen
+                # ASCII digits only: '²'.isdigit() is true too, and int('²') raises.
+                if last is not None and last.isascii() and last.isdigit():  # resume after it
                     for i, event in enumerate(hub.events[int(last) :], start=int(last) + 1):
                         queue.put_nowait((i, event))
                 await self.flush()
