@@ -90,8 +90,10 @@ $(LAB_BIN)/python:
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(call install,$(VENV),-e '.[test]')
 
+# In a variable: a comma written in $(call ...)'s arguments would split them.
+BENCH_REQUIREMENT := -e '.[test,bench]'
 $(BENCH_STAMP): $(TEST_STAMP)
-	$(call install,$(VENV),-e '.[test,bench]')
+	$(call install,$(VENV),$(BENCH_REQUIREMENT))
 
 $(LAB_STAMP): pyproject.toml | $(LAB_BIN)/python
 	$(call install,$(LAB_VENV),-e .)

@@ -171,6 +171,10 @@ class TestMakefile:
     def test_tests_run_from_the_other_venv(self) -> None:
         assert "-e '.[test]'" in self._dry_run("test-unit")
 
+    def test_bench_installs_its_extra(self) -> None:
+        """Both extras in one requirement (a comma in $(call ...) once split it in two)."""
+        assert "pip install -e '.[test,bench]'" in self._dry_run("bench")
+
     def test_instructor_tools_only_in_extras(self) -> None:
         project = _pyproject()["project"]
         assert isinstance(project, dict)
