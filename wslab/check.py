@@ -40,7 +40,6 @@ import inspect
 import linecache
 import logging
 import os
-import signal
 import socket
 import sys
 import sysconfig
@@ -51,7 +50,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import CodeType, FrameType, ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+
+from . import jupyter
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WSServer
@@ -309,7 +310,7 @@ def part(
     limit = TIME_LIMIT if time_limit is None else time_limit
     first_server = len(_servers)
     try:
-        with _alarm(limit):
+        with jupyter.time_limit(limit, lambda: StillRunning(limit)):
             yield
     except CheckFailed as failed:
         _results[name] = False
@@ -444,38 +445,6 @@ def _cascade(error: CheckFailed, name: str, uses: tuple[str, ...]) -> CheckFaile
             "fix that first; this part may then pass as it is."
         )
     return error
-
-
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    """Raise :class:`StillRunning` in the main thread after ``seconds`` (SIGALRM).
-
-    Only in the main thread of a POSIX process (a kernel runs cells there). An
-    alarm already set (pytest-timeout's) is restored afterwards, less the time spent.
-    """
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def expired(signum: int, frame: FrameType | None) -> NoReturn:
-        raise StillRunning(seconds)
-
-    started = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expired)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            left = outer - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
 
 
 # -- comparisons -----------------------------------------------------------------

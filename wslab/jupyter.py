@@ -28,15 +28,23 @@ its earlier run started, as reloading a page closes its WebSockets: servers,
 clients, the lessons' servers and child processes all register how to stop
 with :func:`replace_on_rerun`. The cell, not the port, tells them apart:
 lessons use ``port=0``, a new port on every run.
+
+Time limits: :func:`time_limit` stops a student's code that runs too long (an
+endless loop) in the cell's own thread, for the practice steps and the
+graded checks alike.
 """
 
 from __future__ import annotations
 
 import itertools
+import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, NoReturn
 
 from .errors import ConnectError, ServerStartError, WSLabError
 
@@ -47,6 +55,7 @@ __all__ = [
     "install_asyncio_hint",
     "install_ipython_hooks",
     "replace_on_rerun",
+    "time_limit",
 ]
 
 ASYNCIO_RUN_HINT = (
@@ -238,3 +247,42 @@ def install_ipython_hooks() -> None:
         return
     install_asyncio_hint()
     _track_cells(shell)
+
+
+@contextmanager
+def time_limit(seconds: float, stop: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``stop()`` in the code running in this block after ``seconds`` (SIGALRM).
+
+    Make ``stop()`` a BaseException, as KeyboardInterrupt is, so that a
+    student's ``except Exception:`` cannot swallow it. Works only in the main
+    thread of a POSIX process, where a kernel runs cells; elsewhere the block
+    runs without a limit. An alarm already set (pytest-timeout's, or an outer
+    limit) is restored afterwards, less the time spent.
+
+    Args:
+        seconds: The limit; 0 or less means none.
+        stop: Makes the exception to raise when the time is up.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> NoReturn:
+        raise stop()
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            left = outer - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))

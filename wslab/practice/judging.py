@@ -16,15 +16,12 @@ results, :func:`fill_in` judges a dict of blanks.
 
 from __future__ import annotations
 
-import signal
 import textwrap
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
+
+from ..jupyter import time_limit
 
 __all__ = [
     "HINT_LENGTHS",
@@ -137,35 +134,6 @@ class _StillRunning(BaseException):
     """
 
 
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`_StillRunning` in the main thread after ``seconds`` (SIGALRM).
-
-    Only in the main thread of a POSIX process (a kernel runs cells there); an
-    alarm already set (pytest-timeout's, wslab.check's) is restored afterwards,
-    less the time spent.
-    """
-    if not (
-        hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    ):
-        yield
-        return
-
-    def expired(signum: int, frame: FrameType | None) -> NoReturn:
-        raise _StillRunning
-
-    started = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expired)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
-
-
 def call(function: Any, *args: Any) -> Any:
     """Call the student's function and return what it returns.
 
@@ -179,7 +147,7 @@ def call(function: Any, *args: Any) -> Any:
     if not callable(function):
         raise StudentCodeRaised(f"`{name}` is {short(function)}, not a function")
     try:
-        with _time_limit(TIME_LIMIT):
+        with time_limit(TIME_LIMIT, _StillRunning):
             return function(*args)
     except _StillRunning:
         raise StudentCodeRaised(
