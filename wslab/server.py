@@ -98,13 +98,17 @@ __all__ = ["ClientInfo", "Server", "run", "serve", "servers", "stop_all"]
 START_TIMEOUT = 10.0
 #: The most payload bytes a MESSAGE record keeps (previews stay small).
 RECORD_BYTES = 64 * 1024
-#: The most bytes read from one client at once. websockets handles every frame
-#: of a read in one go, and all connections share one loop: 256 KiB (asyncio's
-#: default) of empty pings is 43,000 frames, 0.2 s of parsing during which no
-#: other client is served. 80 KiB is 13,600 frames at most, and still takes a
-#: 64 KiB message with its header in one read (16 KiB made that echo 15-30%
-#: slower: benchmarks/run.py --only echo).
-READ_SIZE = 80 * 1024
+#: Bytes read from one client at once, at the least and at the most. All
+#: connections share one loop, and websockets handles every frame of a read in
+#: one go: 256 KiB (asyncio's default) of empty pings is 43,000 frames, 0.2 s
+#: during which no other client is served, while 256 KiB of big frames takes
+#: microseconds. So the size follows what a read costs (:data:`READ_BUDGET`):
+#: a flood of tiny frames gets 16 KiB reads (3,000 frames at most), a client
+#: of big messages the full 256 KiB (a fixed 16 KiB made a 64 KiB echo 15-30%
+#: slower; benchmarks/run.py --only echo).
+MIN_READ, MAX_READ = 16 * 1024, 256 * 1024
+#: Seconds one client's read may hold the loop before its next read is halved.
+READ_BUDGET = 0.002
 
 _LOGGER = logging.getLogger("wslab.server")
 
@@ -182,7 +186,7 @@ class _Connection(ServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         if hasattr(transport, "max_size"):  # asyncio's socket transport: its recv() size
-            transport.max_size = READ_SIZE
+            transport.max_size = MIN_READ
         self._head = bytearray()
         handshaking = self.wslab_server._handshaking
         if len(handshaking) >= self.wslab_server.limits.max_handshaking:
@@ -214,7 +218,9 @@ class _Connection(ServerConnection):
                 self._answer(decision)
                 return
             self.wslab_server._handshaking.pop(self, None)
+        started = time.perf_counter()
         super().data_received(data)
+        self._adapt_read_size(time.perf_counter() - started)
         if self.close_deadline is not None and self._close_timer is None:
             # The client's Close frame, or a frame that failed the connection,
             # set websockets' close deadline; but only a send() or close()
@@ -230,6 +236,16 @@ class _Connection(ServerConnection):
         return peercred.peer_uid(
             self.transport.get_extra_info("peername"), self.transport.get_extra_info("sockname")
         )
+
+    def _adapt_read_size(self, spent: float) -> None:
+        """Halve the next read if this one held the loop too long, else double it."""
+        transport = self.transport
+        if not hasattr(transport, "max_size"):
+            return
+        if spent > READ_BUDGET:
+            transport.max_size = max(transport.max_size // 2, MIN_READ)
+        else:
+            transport.max_size = min(transport.max_size * 2, MAX_READ)
 
     def _answer(self, reply: rules.Reply) -> None:
         """Answer anything but a handshake we accept (the page, or a refusal), then close."""
