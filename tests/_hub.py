@@ -350,20 +350,10 @@ class RemoteKernel:
                 replied = True
             elif kind == "status":
                 idle = content["execution_state"] == "idle"
-            elif kind == "stream":
-                if content["name"] == "stdout":
-                    result.stdout += content["text"]
-                else:
-                    result.stderr += content["text"]
-                result.outputs.append(content)
-            elif kind in ("execute_result", "display_data"):
-                result.results.append(content["data"].get("text/plain", ""))
-                result.outputs.append(content)
-            elif kind == "error":
-                result.error = (content["ename"], content["evalue"], content["traceback"])
-                result.outputs.append(content)
             elif kind in ("comm_open", "comm_msg") and "state" in content.get("data", {}):
                 result.widgets.append(content["data"]["state"])
+            else:
+                result.add(kind, content)
         return result
 
     def eval(self, expression: str) -> str:

@@ -52,6 +52,21 @@ class Result:
             parts.append("\n".join(self.error[2]))
         return "\n".join(parts)
 
+    def add(self, kind: str, content: dict[str, Any]) -> None:
+        """Record one IOPub message of the cell: its output, as a notebook shows it."""
+        if kind == "stream":
+            if content["name"] == "stdout":
+                self.stdout += content["text"]
+            else:
+                self.stderr += content["text"]
+            self.outputs.append(content)
+        elif kind in ("execute_result", "display_data"):
+            self.results.append(content["data"].get("text/plain", ""))
+            self.outputs.append(content)
+        elif kind == "error":
+            self.error = (content["ename"], content["evalue"], content["traceback"])
+            self.outputs.append(content)
+
     def raise_for_error(self) -> Result:
         if self.error is not None:
             ename, evalue, traceback = self.error
@@ -127,18 +142,7 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "status" and content["execution_state"] == "idle":
                 break
-            if kind == "stream":
-                if content["name"] == "stdout":
-                    result.stdout += content["text"]
-                else:
-                    result.stderr += content["text"]
-                result.outputs.append(content)
-            elif kind in ("execute_result", "display_data"):
-                result.results.append(content["data"].get("text/plain", ""))
-                result.outputs.append(content)
-            elif kind == "error":
-                result.error = (content["ename"], content["evalue"], content["traceback"])
-                result.outputs.append(content)
+            result.add(kind, content)
         # The reply to this cell (skipping replies to cells that timed out earlier).
         while True:
             reply = self.client.get_shell_msg(timeout=max(deadline - time.monotonic(), 1))

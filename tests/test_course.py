@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import html
-import importlib.util
 import json
 import os
 import re
@@ -44,12 +43,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from test_exercises import release_script  # scripts/release_exercises.py
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "notebooks" / "exercises"
@@ -66,19 +65,6 @@ EXCHANGED = "01_handshake"
 STUDENTS = ("ada", "bo", "cy")
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(600)]
-
-
-def _load_release_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "release_exercises", ROOT / "scripts" / "release_exercises.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-release_script = _load_release_script()
 
 
 def assignments() -> dict[str, str]:
