@@ -107,7 +107,7 @@ RECORD_BYTES = 64 * 1024
 #: of big messages the full 256 KiB (a fixed 16 KiB made a 64 KiB echo 15-30%
 #: slower; benchmarks/run.py --only echo).
 MIN_READ, MAX_READ = 16 * 1024, 256 * 1024
-#: Seconds one client's read may hold the loop before its next read is halved.
+#: CPU seconds one client's read may take before its next read is halved.
 READ_BUDGET = 0.002
 
 _LOGGER = logging.getLogger("wslab.server")
@@ -218,9 +218,11 @@ class _Connection(ServerConnection):
                 self._answer(decision)
                 return
             self.wslab_server._handshaking.pop(self, None)
-        started = time.perf_counter()
+        # CPU time of this thread, not wall time: in a kernel, other threads
+        # (heartbeat, output) can hold the GIL for 5 ms in the middle of a read.
+        started = time.thread_time()
         super().data_received(data)
-        self._adapt_read_size(time.perf_counter() - started)
+        self._adapt_read_size(time.thread_time() - started)
         if self.close_deadline is not None and self._close_timer is None:
             # The client's Close frame, or a frame that failed the connection,
             # set websockets' close deadline; but only a send() or close()
