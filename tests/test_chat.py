@@ -31,6 +31,9 @@ class TestNames:
             ("Ev\x1b[2Je\x00\x7f", "Ev[2Je"),
             ("\u200b \u200b", "guest"),
             ("Zoë Ünal 李", "Zoë Ünal 李"),
+            ("\uff0a Admin", "Admin"),  # a fullwidth star: "*" once normalised
+            ("\u2217 Admin", "Admin"),  # the asterisk operator
+            ("\u204e\u2731 Admin", "Admin"),  # low and heavy asterisks
         ],
     )
     def test_clean_name(self, raw: str, clean: str) -> None:

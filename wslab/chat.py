@@ -46,6 +46,10 @@ MAX_NAME = 32
 NAME_COMMAND = "/name "
 #: What every notice starts with; no name can.
 NOTICE = "* "
+#: Stars a name may not start with: "*" and the look-alikes that Unicode's
+#: NFKC normalisation leaves as they are (asterisk operator, low asterisk,
+#: heavy asterisk). Fullwidth and small asterisks become "*" under NFKC.
+_STARS = "*\u2217\u204e\u2731"
 
 
 def clean_name(name: str, fallback: str = "guest") -> str:
@@ -55,7 +59,9 @@ def clean_name(name: str, fallback: str = "guest") -> str:
     such as zero-width spaces and bidi overrides (Unicode categories Cc and
     Cf). Otherwise ``"\\u200b* Admin"`` would keep its star behind a
     zero-width space, and a name that starts with U+202E would reverse the
-    whole chat line: either could show a fake notice.
+    whole chat line: either could show a fake notice. Look-alike stars
+    (``"\uff0a Admin"``, fullwidth) are compatibility-normalised (NFKC) or
+    stripped like ``*``.
 
     >>> clean_name("  * Admin\\nsays ")
     'Admin says'
@@ -66,10 +72,10 @@ def clean_name(name: str, fallback: str = "guest") -> str:
     """
     words = (
         "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf"))
-        for word in str(name).split()  # newlines, tabs and runs of spaces
+        for word in unicodedata.normalize("NFKC", str(name)).split()  # also newlines, tabs
     )
     one_line = " ".join(word for word in words if word)
-    return one_line.lstrip("* ")[:MAX_NAME].rstrip() or fallback
+    return one_line.lstrip(_STARS + " ")[:MAX_NAME].rstrip() or fallback
 
 
 def name_from_path(path: str) -> str | None:
