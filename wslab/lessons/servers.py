@@ -131,6 +131,13 @@ class ReferenceServer(LessonServer):
         # The library logs every refused handshake; the lessons show them instead.
         logging.getLogger("websockets").setLevel(logging.CRITICAL)
         options.setdefault("compression", None)
+        if options.get("ssl") is not None:
+            # websockets' sync connections read a TLS socket on one thread and
+            # write it on another. TLS 1.3 session tickets, which the server
+            # sends just after the TLS handshake, then cross the client's HTTP
+            # request; about 1 connection in 130 hung until open_timeout
+            # (400 tries here). A lesson's server needs no session resumption.
+            options["ssl"].num_tickets = 0
         self.server = serve(handler, "127.0.0.1", 0, **options)
         self.host = "127.0.0.1"
         self._secure = options.get("ssl") is not None
