@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -64,7 +64,14 @@ RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def request_bytes(port: int, path: str = "/chat", *, extra: str = "", drop: str = "") -> bytes:
+def request_bytes(
+    port: int,
+    path: str = "/chat",
+    *,
+    extra: str = "",
+    drop: str = "",
+    replace: Mapping[str, str | None] | None = None,
+) -> bytes:
     """The client handshake of RFC 6455 section 1.3, by hand (independent of wslab's core).
 
     Args:
@@ -72,15 +79,20 @@ def request_bytes(port: int, path: str = "/chat", *, extra: str = "", drop: str 
         path: The request target, with the token of a private server.
         extra: More header lines, each ending with CRLF.
         drop: A header to leave out, e.g. ``"Sec-WebSocket-Key"``.
+        replace: Headers to set (or, with None, to leave out), e.g.
+            ``{"Sec-WebSocket-Version": "8"}``.
     """
-    headers = {
+    headers: dict[str, str | None] = {
         "Host": f"127.0.0.1:{port}",
         "Upgrade": "websocket",
         "Connection": "Upgrade",
         "Sec-WebSocket-Key": RFC_KEY,
         "Sec-WebSocket-Version": "13",
     }
-    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items() if k != drop]
+    headers.update(replace or {})
+    lines = [f"GET {path} HTTP/1.1"] + [
+        f"{k}: {v}" for k, v in headers.items() if k != drop and v is not None
+    ]
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 

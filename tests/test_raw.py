@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from _servers import RFC_ACCEPT, request_bytes
 from _util import launch_chromium, wait_until
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -35,9 +36,6 @@ from wslab.errors import HandshakeError, ServerStartError
 from wslab.raw import ConnectionClosed, Handler, Peer, RawClient, RawServer
 from wslab.rules import Limits
 
-# The example key and answer of RFC 6455 section 1.3.
-RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 MASK = b"\x37\xfa\x21\x3d"
 
 
@@ -56,22 +54,9 @@ def masked(first: int, payload: bytes, mask: bytes = MASK) -> bytes:
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def handshake_bytes(port: int, path: str = "/chat", **extra: str) -> bytes:
-    headers = {
-        "Host": f"127.0.0.1:{port}",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": RFC_KEY,
-        "Sec-WebSocket-Version": "13",
-    }
-    for name, value in extra.items():
-        name = name.replace("_", "-")
-        if value is None:
-            headers.pop(name, None)
-        else:
-            headers[name] = value
-    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def handshake_bytes(port: int, path: str = "/chat", **headers: str | None) -> bytes:
+    """RFC 6455 1.3's request with headers set or left out (None); ``_`` spells ``-``."""
+    return request_bytes(port, path, replace={k.replace("_", "-"): v for k, v in headers.items()})
 
 
 def read_until(sock: socket.socket, marker: bytes) -> bytes:
