@@ -204,6 +204,8 @@ class CliTarget(Target):
 
     process: subprocess.Popen[str] | None = field(default=None, repr=False)
     stderr: IO[str] | None = field(default=None, repr=False)
+    #: The chat page's URL, as the command printed it.
+    page: str = ""
 
     def errors(self) -> str:
         """What the command wrote to stderr so far."""
@@ -257,10 +259,18 @@ def cli_server(
         ready, _, _ = select.select([process.stdout], [], [], 30)
         assert ready, "wslab serve printed nothing within 30 s"
         line = process.stdout.readline()
-        match = re.search(r"(ws://\S+) \(chat page:", line)
+        match = re.search(r"(ws://\S+) \(chat page: (http://\S+)\)", line)
         assert match, f"unexpected first line from wslab serve: {line!r}"
         handler = "chat" if "chat" in args else "echo"
-        yield CliTarget(impl, match.group(1), process.pid, handler, process=process, stderr=errors)
+        yield CliTarget(
+            impl,
+            match.group(1),
+            process.pid,
+            handler,
+            process=process,
+            stderr=errors,
+            page=match.group(2),
+        )
     finally:
         if process.poll() is None:
             process.kill()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import re
-import select
-import signal
 import socket
 import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
+from _servers import cli_server
 from test_raw import flood_with_pings, masked, open_ws_at
 from websockets.sync.client import connect
 
@@ -25,56 +22,6 @@ IMPLS = ["raw", "websockets"]
 
 def wslab_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "wslab", *args]
-
-
-@contextmanager
-def serving(
-    *args: str, ignore_sigint: bool = False, max_files: int | None = None
-) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
-    """Run ``wslab serve ARGS --port 0``; yield the process, its ws URL and page URL.
-
-    The process is always stopped: Ctrl-C (SIGINT) if the test did not, then kill.
-
-    Args:
-        ignore_sigint: Start it with SIGINT ignored, as a shell starts a
-            background job (``make test &``), which the child inherits.
-        max_files: Start it with this limit on open files (``ulimit -n``).
-    """
-    command = wslab_command("serve", "--port", "0", *args)
-    setup = ['trap "" INT'] if ignore_sigint else []
-    setup += [f"ulimit -n {max_files}"] if max_files is not None else []
-    if setup:
-        command = ["sh", "-c", "; ".join([*setup, 'exec "$@"']), "sh", *command]
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        assert ready, "wslab serve printed nothing within 30 s"
-        line = proc.stdout.readline()
-        match = re.search(r"(ws://\S+) \(chat page: (http://\S+)\)", line)
-        assert match, f"unexpected first line: {line!r}"
-        yield proc, match.group(1), match.group(2)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGINT)
-    return proc.wait(timeout=10)
 
 
 def test_version() -> None:
@@ -94,23 +41,23 @@ def test_help_lists_the_options() -> None:
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_serve_echo_then_ctrl_c_exits_0(impl: str) -> None:
-    with serving("--impl", impl, "--handler", "echo", "--path", "/echo") as (proc, url, page):
-        assert url.endswith("/echo")
-        with connect(url, open_timeout=10) as ws:
+    with cli_server(impl, "--handler", "echo", "--path", "/echo", ignore_sigint=False) as server:
+        assert server.url.endswith("/echo")
+        with connect(server.url, open_timeout=10) as ws:
             ws.send("Hello")
             assert ws.recv(timeout=10) == "You sent: Hello"
             ws.send(b"\x00\xff")
             assert ws.recv(timeout=10) == b"\x00\xff"
-        with urllib.request.urlopen(page, timeout=10) as response:
+        with urllib.request.urlopen(server.page, timeout=10) as response:
             html = response.read().decode()
         assert "new WebSocket(" in html and '"echo"' in html
-        assert stop_with_ctrl_c(proc) == 0
+        assert server.interrupt() == 0
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_serve_chat(impl: str) -> None:
-    with serving("--impl", impl, "--handler", "chat") as (_, url, _page):
-        with connect(url + "?name=Ada", open_timeout=10) as ws:
+    with cli_server(impl, "--handler", "chat", ignore_sigint=False) as server:
+        with connect(server.url + "?name=Ada", open_timeout=10) as ws:
             assert ws.recv(timeout=10) == "* Ada joined"
             ws.send("hi")
             assert ws.recv(timeout=10) == "Ada: hi"
@@ -154,11 +101,11 @@ def test_main_in_process_reports_bad_path(capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_ctrl_c_closes_connected_clients_with_1001(impl: str) -> None:
-    with serving("--impl", impl) as (proc, url, _page):
-        with connect(url, open_timeout=10) as ws:
+    with cli_server(impl, ignore_sigint=False) as server:
+        with connect(server.url, open_timeout=10) as ws:
             ws.send("hi")
             assert ws.recv(timeout=10) == "You sent: hi"
-            assert stop_with_ctrl_c(proc) == 0
+            assert server.interrupt() == 0
             with pytest.raises(Exception):  # noqa: B017 - websockets' ConnectionClosedOK
                 ws.recv(timeout=10)
             assert ws.close_code == 1001
@@ -167,9 +114,10 @@ def test_ctrl_c_closes_connected_clients_with_1001(impl: str) -> None:
 @pytest.mark.parametrize("impl", IMPLS)
 def test_ctrl_c_stops_a_server_whose_parent_ignores_sigint(impl: str) -> None:
     """Issue 9, 2.11: the child of ``make test &`` or nohup inherits an ignored SIGINT."""
-    with serving("--impl", impl, ignore_sigint=True) as (proc, _url, _page):
-        assert stop_with_ctrl_c(proc) == 0
-        assert proc.stdout is not None and "Stopped." in proc.stdout.read()
+    with cli_server(impl, ignore_sigint=True) as server:
+        assert server.interrupt() == 0
+        assert server.process is not None and server.process.stdout is not None
+        assert "Stopped." in server.process.stdout.read()
 
 
 # -- Ctrl-C stops the raw server, whatever its clients do (issue 9) ---------------------
@@ -231,9 +179,7 @@ ATTACKS: dict[str, Callable[[contextlib.ExitStack, int, str], None]] = {
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_ctrl_c_stops_the_raw_server_whatever_its_clients_do(attack: str) -> None:
     # Room for a few clients only, so that the last attack runs out of descriptors.
-    with serving("--impl", "raw", "--handler", "chat", max_files=40) as (proc, url, _page):
-        port = urllib.parse.urlsplit(url).port
-        assert port is not None
+    with cli_server("raw", "--handler", "chat", ignore_sigint=False, max_files=40) as server:
         with contextlib.ExitStack() as stack:
-            ATTACKS[attack](stack, port, url)
-            assert stop_with_ctrl_c(proc) == 0
+            ATTACKS[attack](stack, server.port, server.url)
+            assert server.interrupt() == 0
