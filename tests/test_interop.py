@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _servers import websockets_sync_server
-from test_cli import serving
+from _servers import cli_server, websockets_sync_server
 from test_raw import MALFORMED, close_code_of, masked, open_ws, read_all
 from websockets.sync.client import connect
 from websockets.sync.server import ServerConnection
@@ -204,8 +203,8 @@ def test_node_client_with_raw_server(node_ws: Path) -> None:
 
 @pytest.mark.node
 def test_node_client_with_wslab_serve_websockets(node_ws: Path) -> None:
-    with serving("--impl", "websockets") as (_, url, _page):
-        events = run_node_client(node_ws, url)
+    with cli_server("websockets", ignore_sigint=False) as server:
+        events = run_node_client(node_ws, server.url)
     assert events[:-1] == EXPECTED_FROM_ECHO
     assert events[-1]["event"] == "close" and events[-1]["code"] == 1000
 
