@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _util import launch_chromium
+from _util import launch_chromium, wait_until
 
 import wslab
 from wslab.client import Client
@@ -179,6 +179,13 @@ def test_chat_page_through_jupyter_server_proxy(chat: Server, page: Any, jupyter
     page.wait_for_function("document.getElementById('status').textContent === 'open'")
     assert page.locator("#url").text_content() == (
         f"{jupyter.replace('http', 'ws')}/proxy/{chat.port}/chat?wslab_token=…&name=Proxied"
+    )
+    # The proxy answers the browser before it connects to the server, so the
+    # page says 'open' first: wait until the server has the page as a member.
+    wait_until(
+        lambda: any(c.name == "Proxied" for c in chat.clients),
+        timeout=10,
+        what="the proxied page joined the chat",
     )
     with Client(chat.url + "&name=Python") as python:
         page.locator("#messages li", has_text="* Python joined").wait_for()
